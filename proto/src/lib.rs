@@ -3,9 +3,8 @@
 //! Kept apart from the server and the client so that both speak exactly the same types,
 //! and so that other programs can depend on the wire format alone.
 
-#![allow(missing_docs, clippy::all, missing_debug_implementations)]
-
 /// `bpfmap.v1`: messages, `map_service_client` and `map_service_server`.
+#[allow(missing_docs, clippy::all, missing_debug_implementations)]
 pub mod v1 {
     tonic::include_proto!("bpfmap.v1");
 }
@@ -16,3 +15,5 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 /// The fully qualified service name, `bpfmap.v1.MapService`.
 pub const SERVICE_NAME: &str = "bpfmap.v1.MapService";
+
+pub mod hex;
