@@ -1,0 +1,321 @@
+//! [`Daemon`]: the real `bpfmapd` binary, run for one test.
+//!
+//! Started as `bpfmapd --listen unix:<tmp>/bpfmapd.sock --bpffs-root <bpffs>/bpfmapd`
+//! (plus `--listen 127.0.0.1:<free port>` when asked, plus extra arguments), with stdout and
+//! stderr appended to `<tmp>/bpfmapd.log`. [`Daemon::start`] returns once a `ListMaps` call
+//! succeeds on the socket (and on TCP when enabled); after 20 s it panics with the log.
+//! Dropping the guard kills the process; the log is printed when the test is panicking.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bpfmap_client::proto::map_service_client::MapServiceClient;
+use bpfmap_client::proto::ListMapsRequest;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tonic::transport::Channel;
+
+use crate::bins;
+use crate::bpffs::Bpffs;
+
+/// How long a start may take before the test fails.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long SIGTERM may take before the test fails.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The generated client, connected.
+pub type Client = MapServiceClient<Channel>;
+
+/// What to start the daemon with beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonOptions {
+    /// Also listen on `127.0.0.1:<a free port>`.
+    pub tcp: bool,
+    /// Appended to the command line.
+    pub extra_args: Vec<String>,
+}
+
+/// A running `bpfmapd`; killed on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    args: Vec<OsString>,
+    socket: PathBuf,
+    tcp: Option<SocketAddr>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon on `fs` with the default options and waits until it serves.
+    pub async fn start(fs: &Bpffs) -> Daemon {
+        Self::start_with(fs, DaemonOptions::default()).await
+    }
+
+    /// Starts the daemon on `fs` with `opts` and waits until it serves.
+    pub async fn start_with(fs: &Bpffs, opts: DaemonOptions) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("bpfmapd-")
+            .tempdir()
+            .expect("create the daemon's temporary directory");
+        let socket = dir.path().join("bpfmapd.sock");
+        let log = dir.path().join("bpfmapd.log");
+        let mut args: Vec<OsString> = vec![
+            "--listen".into(),
+            format!("unix:{}", socket.display()).into(),
+            "--bpffs-root".into(),
+            fs.root().into(),
+        ];
+        let tcp = opts.tcp.then(free_loopback_port);
+        if let Some(addr) = tcp {
+            args.push("--listen".into());
+            args.push(addr.to_string().into());
+        }
+        args.extend(opts.extra_args.iter().map(OsString::from));
+        let mut daemon = Daemon {
+            child: None,
+            dir,
+            bin: bins::bpfmapd(),
+            args,
+            socket,
+            tcp,
+            log,
+        };
+        daemon.spawn_and_wait().await;
+        daemon
+    }
+
+    /// Starts the daemon again with the same arguments (same socket, same bpffs root), after
+    /// [`Daemon::kill9`] or [`Daemon::sigterm`] (or killing it first if it still runs).
+    pub async fn restart(&mut self) {
+        if self.child.is_some() {
+            self.kill9();
+        }
+        self.spawn_and_wait().await;
+    }
+
+    /// Sends SIGKILL and reaps the process. The socket file stays behind, as after a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status. Panics (with the log) if the daemon has not
+    /// exited within [`STOP_TIMEOUT`].
+    pub fn sigterm(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the daemon is not running");
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+        kill(pid, Signal::SIGTERM).expect("send SIGTERM");
+        match wait_timeout(&mut child, STOP_TIMEOUT) {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "bpfmapd did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{}",
+                    self.log_banner()
+                );
+            }
+        }
+    }
+
+    /// The exit status if the process has ended (it is then reaped), None while it runs.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let status = child.try_wait().expect("try_wait")?;
+        self.child = None;
+        Some(status)
+    }
+
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The Unix socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `unix:<socket>`, as the client and the daemon spell it.
+    pub fn unix_addr(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    /// `127.0.0.1:<port>` when started with TCP.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp
+    }
+
+    /// The daemon's temporary directory (socket and log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary that runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The command-line arguments (without the program name).
+    pub fn args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// Everything the daemon wrote to stdout and stderr so far (across restarts).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A client connected over the Unix socket.
+    pub async fn client(&self) -> Client {
+        let addr = self.unix_addr();
+        bpfmap_client::connect(&addr)
+            .await
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}\n{}", self.log_banner()))
+    }
+
+    /// A client connected over TCP loopback (start with `DaemonOptions { tcp: true, .. }`).
+    pub async fn tcp_client(&self) -> Client {
+        let addr = self.tcp.expect("daemon started without TCP").to_string();
+        bpfmap_client::connect(&addr)
+            .await
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}\n{}", self.log_banner()))
+    }
+
+    fn log_banner(&self) -> String {
+        format!(
+            "----- bpfmapd log ({}) -----\n{}\n----- end of bpfmapd log -----",
+            self.log.display(),
+            self.log()
+        )
+    }
+
+    async fn spawn_and_wait(&mut self) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the daemon log");
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
+        self.child = Some(child);
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.try_wait() {
+                panic!(
+                    "bpfmapd exited during start ({status})\n{}",
+                    self.log_banner()
+                );
+            }
+            let last_err = match self.probe().await {
+                Ok(()) => return,
+                Err(e) => e,
+            };
+            if Instant::now() > deadline {
+                self.kill9();
+                panic!(
+                    "bpfmapd did not serve within {START_TIMEOUT:?} (last: {last_err})\n{}",
+                    self.log_banner()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One readiness check: the socket accepts and ListMaps answers (also over TCP).
+    async fn probe(&self) -> Result<(), String> {
+        if !self.socket.exists() {
+            return Err("socket not there yet".into());
+        }
+        let mut addrs = vec![self.unix_addr()];
+        if let Some(tcp) = self.tcp {
+            addrs.push(tcp.to_string());
+        }
+        for addr in addrs {
+            let mut client = bpfmap_client::connect(&addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            let call = client.list_maps(ListMapsRequest { all: false });
+            match tokio::time::timeout(Duration::from_secs(5), call).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(status)) => return Err(format!("ListMaps on {addr}: {status}")),
+                Err(_) => return Err(format!("ListMaps on {addr}: timed out")),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_banner());
+        }
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_loopback_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr")
+}
+
+/// Waits up to `timeout` for `child` to exit.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `bin args` (stdin closed) and waits up to `timeout` for it to exit on its own.
+/// Returns its status (None if it had to be killed) and its stdout + stderr.
+pub fn run_expecting_exit(
+    bin: &Path,
+    args: &[OsString],
+    timeout: Duration,
+) -> (Option<ExitStatus>, String) {
+    let out = tempfile::NamedTempFile::new().expect("temp file");
+    let file = out.reopen().expect("reopen temp file");
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("dup"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    let status = wait_timeout(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    (
+        status,
+        std::fs::read_to_string(out.path()).unwrap_or_default(),
+    )
+}
