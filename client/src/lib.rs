@@ -1,93 +1,84 @@
-//! Typed async client for `bpfmapd`.
+//! Typed async client for `bpfmapd`, the daemon that manages Linux eBPF maps over gRPC.
 //!
-//! [`connect`] opens a channel to a daemon at `unix:/path`, `http://host:port`;
-//! [`proto`] re-exports the wire types and the generated `MapServiceClient`.
+//! [`Client`] has a typed method for every RPC of `bpfmap.v1.MapService`: keys and values
+//! as byte slices, plain-old-data helpers ([`Client::update_pod`], [`Client::lookup_pod`]),
+//! per-CPU helpers, a streaming [`Client::dump`] over the packed fast path and a chunked
+//! [`Client::batch_update`]. Every failure is one [`Error`] that keeps the gRPC code.
+//!
+//! ```no_run
+//! use bpfmap_client::{Client, CreateMap, Flag, MapRef};
+//!
+//! # async fn f() -> Result<(), bpfmap_client::Error> {
+//! // BPFMAP_SERVER, else unix:/run/bpfmapd/bpfmapd.sock
+//! let client = Client::from_env().await?;
+//! let info = client
+//!     .create_map(CreateMap::hash("counters", 4, 8, 1024).ephemeral(true))
+//!     .await?;
+//! let map = MapRef::from(info.id);
+//! client.update_pod::<u32, u64>(&map, &1, &42, Flag::Any).await?;
+//! assert_eq!(client.lookup_pod::<u32, u64>(&map, &1).await?, 42);
+//! match client.lookup_pod::<u32, u64>(&map, &2).await {
+//!     Err(e) if e.is_not_found() => {}
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The module [`proto`] re-exports the wire types and the generated `MapServiceClient`;
+//! [`connect`] returns that generated client for code that wants the raw API.
 
 pub use bpfmap_proto as proto_crate;
 pub use bpfmap_proto::v1 as proto;
+pub use bytemuck;
 
-use std::time::Duration;
+mod client;
+mod connect;
+mod create;
+mod data;
+mod dump;
+mod elements;
+mod error;
+mod layout;
+mod mapref;
+mod pod;
+pub mod snapshot;
+mod tls;
 
-use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint, Uri};
+pub use client::Client;
+pub use connect::{
+    channel_with, default_address, tls_from_env, Address, ConnectOptions, DEFAULT_ADDR, SERVER_ENV,
+};
+pub use create::{CreateMap, BPF_F_NO_PREALLOC};
+pub use data::{Data, Entry, Flag, Value};
+pub use dump::{Batch, BatchDeleted, Dump, DumpBatches, DumpOptions};
+pub use error::{code_name, Error};
+pub use layout::{is_per_cpu, map_type_name, parse_map_type, Layout};
+pub use mapref::{MapRef, ParseMapRefError};
+pub use pod::from_bytes;
+pub use proto::{MapInfo, MapType};
+pub use tls::TlsOptions;
 
-/// The address used when none is given and `BPFMAP_SERVER` is unset.
-pub const DEFAULT_ADDR: &str = "unix:/run/bpfmapd/bpfmapd.sock";
+use tonic::transport::Channel;
 
-/// Errors of this crate.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The address could not be parsed.
-    #[error("invalid server address {addr:?}: {reason}")]
-    BadAddress {
-        /// The address as given.
-        addr: String,
-        /// Why it was refused.
-        reason: String,
-    },
-    /// The connection could not be made.
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        /// The address as given.
-        addr: String,
-        /// The transport error.
-        #[source]
-        source: tonic::transport::Error,
-    },
-}
-
-/// Opens a channel to `addr`: `unix:/path/to.sock`, `http://host:port` or `host:port`.
+/// Opens a channel to `addr` (`unix:/path`, `http://host:port`, `https://host:port` or
+/// `host:port`) with the default [`ConnectOptions`].
 pub async fn connect_channel(addr: &str) -> Result<Channel, Error> {
-    if let Some(path) = addr.strip_prefix("unix:") {
-        let path = path.to_owned();
-        if path.is_empty() {
-            return Err(Error::BadAddress {
-                addr: addr.to_owned(),
-                reason: "empty socket path".into(),
-            });
-        }
-        // The URI is ignored by the connector; it only has to parse.
-        let endpoint =
-            Endpoint::from_static("http://localhost").connect_timeout(Duration::from_secs(5));
-        return endpoint
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
-            }))
-            .await
-            .map_err(|source| Error::Connect {
-                addr: addr.to_owned(),
-                source,
-            });
-    }
-    let uri = if addr.contains("://") {
-        addr.to_owned()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Endpoint::from_shared(uri)
-        .map_err(|e| Error::BadAddress {
-            addr: addr.to_owned(),
-            reason: e.to_string(),
-        })?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
-    endpoint.connect().await.map_err(|source| Error::Connect {
-        addr: addr.to_owned(),
-        source,
-    })
+    channel_with(addr, &ConnectOptions::default()).await
 }
 
 /// Connects and returns the generated `MapServiceClient` with generous message limits.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), bpfmap_client::Error> {
+/// let mut raw = bpfmap_client::connect("unix:/run/bpfmapd/bpfmapd.sock").await?;
+/// let maps = raw
+///     .list_maps(bpfmap_client::proto::ListMapsRequest { all: true })
+///     .await?
+///     .into_inner();
+/// # Ok(()) }
+/// ```
 pub async fn connect(
     addr: &str,
 ) -> Result<proto::map_service_client::MapServiceClient<Channel>, Error> {
-    let channel = connect_channel(addr).await?;
-    Ok(proto::map_service_client::MapServiceClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20))
+    Ok(Client::connect(addr).await?.raw())
 }
