@@ -1,0 +1,15 @@
+//! bpfmapd: eBPF maps over gRPC.
+//!
+//! Layers, outermost first: [`transport`] (listeners, shutdown) and [`service`] (thin tonic
+//! handlers: authorize, validate, call, map errors), [`registry`] (which maps the daemon
+//! manages and how a `MapRef` resolves), and [`kernel`] (the one owner of map fds, and the
+//! only module with `unsafe`). [`error`] turns every failure into a `tonic::Status` in one
+//! place.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod kernel;
+pub mod registry;
+pub mod service;
+pub mod transport;

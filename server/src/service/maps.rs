@@ -1,0 +1,262 @@
+//! Map-level RPCs: create, describe, list, delete, pin, unpin, freeze.
+
+use bpfmap_proto::v1 as pb;
+
+use super::{target, MapService};
+use crate::error::{Error, Result};
+use crate::kernel::{types::num, CreateParams, MapKind, Op};
+use crate::registry::Resolved;
+
+impl MapService {
+    /// Builds the wire `MapInfo` of a resolved map.
+    pub(super) fn info(&self, r: &Resolved) -> pb::MapInfo {
+        let m = &r.map;
+        let pins: Vec<String> = self
+            .registry
+            .pins(m.id)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        pb::MapInfo {
+            id: m.id,
+            name: m.name.clone(),
+            r#type: m.kind.0 as i32,
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: m.max_entries,
+            flags: m.flags,
+            map_extra: m.map_extra,
+            btf_id: m.btf_id,
+            btf_key_type_id: m.btf_key_type_id,
+            btf_value_type_id: m.btf_value_type_id,
+            ephemeral: r.managed && pins.is_empty(),
+            pins,
+            managed: r.managed,
+            frozen: m.is_frozen(),
+            possible_cpus: m.percpu_count(),
+        }
+    }
+
+    pub(super) fn create_map(&self, req: pb::CreateMapRequest) -> Result<pb::MapInfo> {
+        let kind = match pb::MapType::try_from(req.r#type) {
+            Ok(pb::MapType::Unspec) => {
+                return Err(Error::InvalidArgument(
+                    "type is required (e.g. MAP_TYPE_HASH)".into(),
+                ))
+            }
+            Ok(t) => MapKind(t as u32),
+            Err(_) => {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown map type {}",
+                    req.r#type
+                )))
+            }
+        };
+        validate_name(&req.name)?;
+        let mut key_size = req.key_size;
+        let mut value_size = req.value_size;
+        let mut max_entries = req.max_entries;
+        let t = kind.0;
+        // Fill in what has only one right answer, as bpftool users expect.
+        if matches!(
+            t,
+            num::ARRAY
+                | num::PERCPU_ARRAY
+                | num::PROG_ARRAY
+                | num::PERF_EVENT_ARRAY
+                | num::ARRAY_OF_MAPS
+                | num::CGROUP_ARRAY
+        ) && key_size == 0
+        {
+            key_size = 4;
+        }
+        if matches!(
+            t,
+            num::PROG_ARRAY
+                | num::PERF_EVENT_ARRAY
+                | num::ARRAY_OF_MAPS
+                | num::HASH_OF_MAPS
+                | num::CGROUP_ARRAY
+        ) && value_size == 0
+        {
+            value_size = 4;
+        }
+        if t == num::PERF_EVENT_ARRAY && max_entries == 0 {
+            max_entries = crate::kernel::possible_cpus();
+        }
+        if kind.is_keyless() && key_size != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{} maps have no keys: key_size must be 0",
+                kind.name()
+            )));
+        }
+        if t == num::LPM_TRIE && req.flags & 1 == 0 {
+            return Err(Error::InvalidArgument(
+                "lpm_trie maps need flags to include 1 (BPF_F_NO_PREALLOC)".into(),
+            ));
+        }
+        if matches!(
+            t,
+            num::LRU_HASH | num::LRU_PERCPU_HASH | num::QUEUE | num::STACK
+        ) && req.flags & 1 != 0
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{} maps cannot have BPF_F_NO_PREALLOC (flag 1)",
+                kind.name()
+            )));
+        }
+        if max_entries == 0 {
+            return Err(Error::InvalidArgument(
+                "max_entries must be at least 1".into(),
+            ));
+        }
+        if !kind.is_keyless()
+            && !matches!(t, num::RINGBUF | num::USER_RINGBUF)
+            && (key_size == 0 || value_size == 0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{} maps need key_size and value_size above 0 (got {key_size} and {value_size})",
+                kind.name()
+            )));
+        }
+        let inner = match (&req.inner_map, kind.is_map_of_maps()) {
+            (Some(r), true) => Some(self.registry.resolve(target(&Some(r.clone()))?)?),
+            (None, true) => {
+                return Err(Error::InvalidArgument(format!(
+                    "{} maps need inner_map: a map to use as the template of the inner maps",
+                    kind.name()
+                )))
+            }
+            (Some(_), false) => {
+                return Err(Error::InvalidArgument(
+                    "inner_map is only for array_of_maps and hash_of_maps".into(),
+                ))
+            }
+            (None, false) => None,
+        };
+        let pin = if req.ephemeral {
+            if !req.pin.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "an ephemeral map has no pin: leave pin empty".into(),
+                ));
+            }
+            None
+        } else {
+            let pin = if req.pin.is_empty() {
+                req.name.as_str()
+            } else {
+                req.pin.as_str()
+            };
+            if pin.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "name or pin is required (or set ephemeral)".into(),
+                ));
+            }
+            Some(self.registry.new_pin(pin)?)
+        };
+        let params = CreateParams {
+            kind: t,
+            name: &req.name,
+            key_size,
+            value_size,
+            max_entries,
+            flags: req.flags,
+            map_extra: req.map_extra,
+            inner_map: inner.as_ref().map(|r| &*r.map),
+        };
+        let what = format!("{} map {:?} (key_size {key_size}, value_size {value_size}, max_entries {max_entries}, flags {:#x})", kind.name(), req.name, req.flags);
+        let resolved =
+            self.registry
+                .create(&params, pin.as_deref())
+                .map_err(|e| match (e.op, e.errno) {
+                    ("obj_pin", libc::EEXIST) => Error::AlreadyExists(format!(
+                        "pin path {} is taken",
+                        pin.as_deref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    )),
+                    ("obj_pin", _) => Error::Kernel {
+                        context: "pinning the new map".into(),
+                        source: e,
+                    },
+                    _ => Error::create_failed(kind, &what, e),
+                })?;
+        Ok(self.info(&resolved))
+    }
+
+    pub(super) fn list_maps(&self, all: bool) -> Result<pb::ListMapsResponse> {
+        let maps = if all {
+            self.registry.all()?
+        } else {
+            self.registry
+                .managed()
+                .into_iter()
+                .map(|map| Resolved { map, managed: true })
+                .collect()
+        };
+        Ok(pb::ListMapsResponse {
+            maps: maps.iter().map(|r| self.info(r)).collect(),
+        })
+    }
+
+    pub(super) fn delete_map(&self, r: &Resolved) -> Result<pb::DeleteMapResponse> {
+        let removed = self.registry.delete(r.map.id)?;
+        Ok(pb::DeleteMapResponse {
+            removed_pins: removed.iter().map(|p| p.display().to_string()).collect(),
+        })
+    }
+
+    pub(super) fn pin_map(&self, r: &Resolved, pin: &str) -> Result<pb::MapInfo> {
+        let path = self.registry.new_pin(pin)?;
+        self.registry.pin(r, &path).map_err(|e| match e.errno {
+            libc::EEXIST => Error::AlreadyExists(format!("pin path {} is taken", path.display())),
+            libc::EPERM => Error::InvalidArgument(format!(
+                "bpffs refused the pin {} (names may not contain '.')",
+                path.display()
+            )),
+            _ => Error::Kernel {
+                context: format!("pinning at {}", path.display()),
+                source: e,
+            },
+        })?;
+        let r = Resolved {
+            map: r.map.clone(),
+            managed: true,
+        };
+        Ok(self.info(&r))
+    }
+
+    pub(super) fn unpin(&self, pin: &str) -> Result<()> {
+        let path = self.registry.existing_pin(pin)?;
+        self.registry.unpin(&path)
+    }
+
+    pub(super) fn freeze(&self, r: &Resolved) -> Result<pb::MapInfo> {
+        if !r.map.kind.supports(Op::Freeze) {
+            return Err(Error::unsupported(r.map.kind, Op::Freeze));
+        }
+        r.map
+            .freeze()
+            .map_err(|e| Error::kernel(&r.desc(), Op::Freeze, Default::default(), e))?;
+        Ok(self.info(r))
+    }
+}
+
+/// Kernel map names: at most 15 bytes of [A-Za-z0-9_.].
+fn validate_name(name: &str) -> Result<()> {
+    if name.len() > 15 {
+        return Err(Error::InvalidArgument(format!(
+            "map name {name:?} is {} bytes long; the kernel allows 15",
+            name.len()
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "map name {name:?} contains {c:?}; the kernel allows letters, digits, '_' and '.'"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Listeners and the server's life: Unix sockets (peer credentials for identity), loopback
+//! TCP, reflection and health next to the map service, and a bounded graceful shutdown on
+//! SIGINT/SIGTERM.
+
+mod unix;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bpfmap_proto::v1::map_service_server::MapServiceServer;
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::service::MapService;
+
+/// Largest request the daemon decodes (BatchUpdate chunks).
+const MAX_DECODE: usize = 64 << 20;
+
+/// A parsed `--listen` address.
+#[derive(Debug, Clone)]
+pub enum Listen {
+    /// A Unix socket path.
+    Unix(std::path::PathBuf),
+    /// A TCP address.
+    Tcp(SocketAddr),
+}
+
+/// Parses and checks `--listen` values: TCP without TLS only on loopback.
+pub async fn parse_listen(addrs: &[String]) -> Result<Vec<Listen>, String> {
+    let mut out = Vec::new();
+    for a in addrs {
+        if let Some(path) = a.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(format!("--listen {a}: empty socket path"));
+            }
+            out.push(Listen::Unix(path.into()));
+            continue;
+        }
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host(a)
+            .await
+            .map_err(|e| format!("--listen {a}: not unix:/path or host:port ({e})"))?
+            .collect();
+        let addr = resolved
+            .first()
+            .copied()
+            .ok_or_else(|| format!("--listen {a}: the name resolves to no address"))?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "--listen {a}: refusing TCP without TLS on a non-loopback address; listen on 127.0.0.1 or [::1]"
+            ));
+        }
+        out.push(Listen::Tcp(addr));
+    }
+    Ok(out)
+}
+
+/// Serves until SIGINT/SIGTERM, then lets in-flight calls finish for up to the grace period.
+pub async fn serve(
+    config: &Config,
+    listen: Vec<Listen>,
+    registry: Arc<Registry>,
+) -> Result<(), String> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<MapServiceServer<MapService>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(bpfmap_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| format!("building reflection: {e}"))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(bpfmap_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| format!("building reflection: {e}"))?;
+    let maps = MapServiceServer::new(MapService::new(registry))
+        .max_decoding_message_size(MAX_DECODE)
+        .max_encoding_message_size(usize::MAX);
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(maps);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut sockets = Vec::new();
+    for l in listen {
+        let router = router.clone();
+        let mut stop = stop_rx.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        match l {
+            Listen::Unix(path) => {
+                let listener = unix::bind(&path, config.socket_mode)?;
+                tracing::info!(socket = %path.display(), "listening");
+                sockets.push(path);
+                tasks.push(tokio::spawn(router.serve_with_incoming_shutdown(
+                    UnixListenerStream::new(listener),
+                    shutdown,
+                )));
+            }
+            Listen::Tcp(addr) => {
+                let incoming = TcpIncoming::bind(addr)
+                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?
+                    .with_nodelay(Some(true));
+                let local = incoming.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!(addr = %local, "listening (TCP, loopback, anonymous callers may only read)");
+                tasks.push(tokio::spawn(
+                    router.serve_with_incoming_shutdown(incoming, shutdown),
+                ));
+            }
+        }
+    }
+
+    let signal = wait_for_signal().await;
+    tracing::info!(
+        signal,
+        "shutting down: no new connections, finishing in-flight calls"
+    );
+    health
+        .set_not_serving::<MapServiceServer<MapService>>()
+        .await;
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(config.shutdown_grace);
+    let drained = tokio::time::timeout(grace, futures::future::join_all(tasks)).await;
+    if drained.is_err() {
+        tracing::warn!(
+            grace_secs = config.shutdown_grace,
+            "in-flight calls did not finish in time; exiting anyway"
+        );
+    }
+    for path in sockets {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the daemon can only be killed; keep serving.
+        futures::future::pending::<()>().await;
+        return "none";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
