@@ -160,6 +160,9 @@ impl Error {
                 map.max_entries,
                 if op == Op::Push { " (pop), push with UPDATE_FLAG_EXIST to overwrite the oldest," } else { "" }
             )),
+            libc::EPERM | libc::EACCES if ctx.frozen && op == Op::Freeze => {
+                Error::FailedPrecondition(format!("{map} is already frozen"))
+            }
             libc::EPERM | libc::EACCES if ctx.frozen => {
                 Error::FailedPrecondition(format!("{map} is frozen: userspace can no longer change it ({} refused)", op.name()))
             }

@@ -190,7 +190,9 @@ impl MapKind {
             Op::Lookup => t != num::PERF_EVENT_ARRAY && t != num::CGROUP_ARRAY,
             Op::Update => t != num::STACK_TRACE,
             Op::Delete => !self.is_array(),
-            Op::GetNextKey | Op::Dump => true,
+            Op::GetNextKey => true,
+            // A dump reads every value.
+            Op::Dump => self.supports(Op::Lookup),
             Op::LookupAndDelete => matches!(
                 t,
                 num::HASH

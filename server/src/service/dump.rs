@@ -155,14 +155,23 @@ impl Sink {
         } else {
             let mut entries = Vec::with_capacity(count);
             for i in 0..count {
-                let key = encode(keys.slice(i * ks..(i + 1) * ks), self.plan.format, "key")?;
+                // Queue and stack entries have no key.
+                let key = if ks == 0 {
+                    None
+                } else {
+                    Some(encode(
+                        keys.slice(i * ks..(i + 1) * ks),
+                        self.plan.format,
+                        "key",
+                    )?)
+                };
                 let (value, per_cpu_values) = value_out(
                     &self.map,
                     values.slice(i * vs..(i + 1) * vs),
                     self.plan.format,
                 )?;
                 entries.push(pb::Entry {
-                    key: Some(key),
+                    key,
                     value,
                     per_cpu_values,
                 });

@@ -17,8 +17,10 @@ fn key_of(map: &Map, key: Option<&pb::Data>) -> Result<Option<Vec<u8>>> {
         .transpose()
 }
 
-fn need_key(map: &Map, key: Option<Vec<u8>>, op: Op) -> Result<Vec<u8>> {
-    key.ok_or_else(|| {
+/// Checks that the map type supports `op`, then decodes the (required) key.
+fn need_key(map: &Map, key: Option<&pb::Data>, op: Op) -> Result<Vec<u8>> {
+    supported(map, op)?;
+    key_of(map, key)?.ok_or_else(|| {
         Error::InvalidArgument(format!(
             "key is required for {} on {} maps (only queue, stack and bloom filter maps work without a key)",
             op.name(),
@@ -82,7 +84,7 @@ impl MapService {
         } else {
             (
                 Op::Lookup,
-                Some(need_key(map, key_of(map, req.key.as_ref())?, Op::Lookup)?),
+                Some(need_key(map, req.key.as_ref(), Op::Lookup)?),
             )
         };
         supported(map, op)?;
@@ -118,7 +120,7 @@ impl MapService {
         } else {
             (
                 Op::Update,
-                Some(need_key(map, key_of(map, req.key.as_ref())?, Op::Update)?),
+                Some(need_key(map, req.key.as_ref(), Op::Update)?),
             )
         };
         supported(map, op)?;
@@ -194,7 +196,7 @@ impl MapService {
     pub(super) fn delete(&self, r: &Resolved, req: &pb::DeleteRequest) -> Result<()> {
         let map = &*r.map;
         supported(map, Op::Delete)?;
-        let key = need_key(map, key_of(map, req.key.as_ref())?, Op::Delete)?;
+        let key = need_key(map, req.key.as_ref(), Op::Delete)?;
         map.delete(&key).map_err(|e| {
             let frozen = matches!(e.errno, libc::EPERM | libc::EACCES) && map.is_frozen();
             let k = bpfmap_proto::hex::format(&key);
@@ -224,11 +226,7 @@ impl MapService {
         } else {
             (
                 Op::LookupAndDelete,
-                Some(need_key(
-                    map,
-                    key_of(map, req.key.as_ref())?,
-                    Op::LookupAndDelete,
-                )?),
+                Some(need_key(map, req.key.as_ref(), Op::LookupAndDelete)?),
             )
         };
         supported(map, op)?;
@@ -262,8 +260,7 @@ impl MapService {
     ) -> Result<pb::GetNextKeyResponse> {
         let map = &*r.map;
         let format = format_of(req.format)?;
-        supported(map, Op::GetNextKey)?;
-        if map.kind.is_keyless() {
+        if map.kind.is_keyless() || !map.kind.supports(Op::GetNextKey) {
             return Err(Error::unsupported(map.kind, Op::GetNextKey));
         }
         let key = key_of(map, req.key.as_ref())?;

@@ -3,7 +3,7 @@
 use bpfmap_proto::v1 as pb;
 
 use super::{target, MapService};
-use crate::error::{Error, Result};
+use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{types::num, CreateParams, MapKind, Op};
 use crate::registry::Resolved;
 
@@ -235,9 +235,18 @@ impl MapService {
         if !r.map.kind.supports(Op::Freeze) {
             return Err(Error::unsupported(r.map.kind, Op::Freeze));
         }
-        r.map
-            .freeze()
-            .map_err(|e| Error::kernel(&r.desc(), Op::Freeze, Default::default(), e))?;
+        r.map.freeze().map_err(|e| {
+            let frozen = r.map.is_frozen();
+            Error::kernel(
+                &r.desc(),
+                Op::Freeze,
+                KernelCtx {
+                    frozen,
+                    ..Default::default()
+                },
+                e,
+            )
+        })?;
         Ok(self.info(r))
     }
 }
