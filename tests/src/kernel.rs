@@ -132,6 +132,13 @@ impl KernelMap {
             .unwrap_or_else(|e| panic!("kernel update {key:?}: {e}"));
     }
 
+    /// Writes one element of a per-CPU map: one value (value_size bytes) per possible CPU.
+    pub fn update_percpu(&self, key: &[u8], values: &[Vec<u8>]) {
+        self.handle
+            .update_percpu(key, values, MapFlags::ANY)
+            .unwrap_or_else(|e| panic!("kernel per-CPU update {key:?}: {e}"));
+    }
+
     /// The underlying libbpf-rs handle.
     pub fn handle(&self) -> &MapHandle {
         &self.handle

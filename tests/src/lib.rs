@@ -14,6 +14,8 @@
 //! # }
 //! ```
 //!
+//! [`TestEnv::start`] does all three (and the BPF check) in one line.
+//!
 //! Tests share one kernel with each other (and with anything else on the machine): map ids
 //! are global and so are map names. Give every map a [`names::unique`] name and assert only
 //! on your own maps.
@@ -34,6 +36,7 @@ pub mod kernel;
 pub mod names;
 pub mod prog;
 
+pub use api::Client;
 pub use bpffs::Bpffs;
 pub use daemon::{Daemon, DaemonOptions};
 pub use kernel::KernelMap;
@@ -67,4 +70,34 @@ pub fn require_bpf() -> bool {
     eprintln!("!!! SKIPPED: {msg}");
     eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
     false
+}
+
+/// One test's world: a client, the daemon it talks to, the bpffs the daemon pins in.
+/// Fields drop in this order: client, daemon (killed), bpffs (unmounted).
+#[derive(Debug)]
+pub struct TestEnv {
+    /// Connected over the daemon's Unix socket.
+    pub client: Client,
+    /// The running bpfmapd.
+    pub daemon: Daemon,
+    /// The private bpffs; the daemon's root is `fs.root()`.
+    pub fs: Bpffs,
+}
+
+impl TestEnv {
+    /// [`require_bpf`], then a fresh bpffs, a daemon on it and a client; None when skipped.
+    pub async fn start() -> Option<TestEnv> {
+        Self::start_with(DaemonOptions::default()).await
+    }
+
+    /// Like [`TestEnv::start`], with daemon options.
+    pub async fn start_with(opts: DaemonOptions) -> Option<TestEnv> {
+        if !require_bpf() {
+            return None;
+        }
+        let fs = Bpffs::new();
+        let daemon = Daemon::start_with(&fs, opts).await;
+        let client = daemon.client().await;
+        Some(TestEnv { client, daemon, fs })
+    }
 }
