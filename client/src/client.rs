@@ -56,8 +56,10 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn from_env() -> Result<Self, Error> {
-        let mut opts = ConnectOptions::default();
-        opts.tls = tls_from_env()?;
+        let opts = ConnectOptions {
+            tls: tls_from_env()?,
+            ..Default::default()
+        };
         Self::connect_with(&default_address(), &opts).await
     }
 

@@ -31,6 +31,7 @@ pub use bpfmap_proto as proto_crate;
 pub use bpfmap_proto::v1 as proto;
 pub use bytemuck;
 
+mod batch;
 mod client;
 mod connect;
 mod create;
@@ -44,13 +45,14 @@ mod pod;
 pub mod snapshot;
 mod tls;
 
+pub use batch::BatchDeleted;
 pub use client::Client;
 pub use connect::{
     channel_with, default_address, tls_from_env, Address, ConnectOptions, DEFAULT_ADDR, SERVER_ENV,
 };
 pub use create::{CreateMap, BPF_F_NO_PREALLOC};
 pub use data::{Data, Entry, Flag, Value};
-pub use dump::{Batch, BatchDeleted, Dump, DumpBatches, DumpOptions};
+pub use dump::{Batch, Dump, DumpBatches, DumpOptions};
 pub use error::{code_name, Error};
 pub use layout::{is_per_cpu, map_type_name, parse_map_type, Layout};
 pub use mapref::{MapRef, ParseMapRefError};

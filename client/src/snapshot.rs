@@ -172,6 +172,9 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// One record: the key and the packed value.
+pub type Record<'a> = (&'a [u8], &'a [u8]);
+
 /// Reads a raw snapshot record by record, as [`Entry`] values.
 #[derive(Debug)]
 pub struct Reader<R: Read> {
@@ -207,7 +210,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// The next record as (key, packed value), or `None` at the end.
-    pub fn next_record(&mut self) -> Result<Option<(&[u8], &[u8])>, Error> {
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, Error> {
         if self.header.count != COUNT_UNKNOWN && self.read == self.header.count {
             return Ok(None);
         }

@@ -1,0 +1,286 @@
+//! The `map` verbs, run against one daemon, writing bpftool-style output.
+
+use std::io::Write;
+
+use bpfmap_client::{Client, CreateMap, Data, MapRef, Value};
+use serde_json::Value as Json;
+
+use crate::args::{concat, KeyArgs, LookupArgs, MapCmd, OptKeyArgs, UpdateArgs, ValueArgs};
+use crate::output::{
+    entry_json, entry_text, map_json, map_text, next_key_json, next_key_text, to_json_text,
+};
+use crate::transfer;
+use crate::Failure;
+
+/// How to print, and for which host.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// JSON output.
+    pub json: bool,
+    /// Pretty JSON.
+    pub pretty: bool,
+    /// The server address as given (for `{host}` in file names).
+    pub host: String,
+    /// True when several servers run the command (no progress bar, no terminal checks).
+    pub fleet: bool,
+}
+
+impl Ctx {
+    /// Writes a JSON value on its own line.
+    pub fn print_json(&self, out: &mut dyn Write, v: &Json) -> Result<(), Failure> {
+        writeln!(out, "{}", to_json_text(v, self.pretty))?;
+        Ok(())
+    }
+
+    /// Silent verbs print nothing, and `null` in JSON mode as `bpftool -j` does.
+    fn done(&self, out: &mut dyn Write) -> Result<(), Failure> {
+        if self.json {
+            writeln!(out, "null")?;
+        }
+        Ok(())
+    }
+
+    fn value(&self, out: &mut dyn Write, key: &[u8], value: &Value) -> Result<(), Failure> {
+        if self.json {
+            self.print_json(out, &entry_json(key, value))
+        } else {
+            out.write_all(entry_text(key, value).as_bytes())?;
+            Ok(())
+        }
+    }
+}
+
+/// An integer as the daemon stores it: host byte order, in `size` bytes.
+pub fn number_bytes(n: u64, size: u32) -> Result<Vec<u8>, Failure> {
+    let fits = |max: u64| {
+        if n <= max {
+            Ok(())
+        } else {
+            Err(Failure::Remote(bpfmap_client::Error::InvalidInput(
+                format!("{n} does not fit in {size} bytes"),
+            )))
+        }
+    };
+    Ok(match size {
+        1 => fits(u8::MAX.into()).map(|()| vec![n as u8])?,
+        2 => fits(u16::MAX.into()).map(|()| (n as u16).to_ne_bytes().to_vec())?,
+        4 => fits(u32::MAX.into()).map(|()| (n as u32).to_ne_bytes().to_vec())?,
+        8 => n.to_ne_bytes().to_vec(),
+        _ => {
+            return Err(Failure::Remote(bpfmap_client::Error::InvalidInput(format!(
+                "--key-num/--value-num need a 1, 2, 4 or 8 byte key or value; this one has {size} bytes: use hex"
+            ))))
+        }
+    })
+}
+
+/// The key bytes: hex as given, or a number sized by the map's key size.
+async fn key_bytes(
+    client: &Client,
+    map: &MapRef,
+    key: &Option<Vec<crate::args::Hex>>,
+    num: Option<u64>,
+) -> Result<Option<Vec<u8>>, Failure> {
+    match (key, num) {
+        (Some(words), _) => Ok(Some(concat(words))),
+        (None, Some(n)) => {
+            let info = client.get_map(map).await?;
+            Ok(Some(number_bytes(n, info.key_size)?))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+async fn required_key(client: &Client, map: &MapRef, k: &KeyArgs) -> Result<Vec<u8>, Failure> {
+    key_bytes(client, map, &k.key, k.key_num)
+        .await?
+        .ok_or_else(|| Failure::Usage("a key is required: --key HEX or --key-num N".into()))
+}
+
+async fn optional_key(
+    client: &Client,
+    map: &MapRef,
+    k: &OptKeyArgs,
+) -> Result<Option<Vec<u8>>, Failure> {
+    key_bytes(client, map, &k.key, k.key_num).await
+}
+
+fn value_data(v: &ValueArgs) -> Data {
+    match (&v.value, v.value_num) {
+        (Some(words), _) => Data::from(concat(words)),
+        (None, Some(n)) => Data::Number(n),
+        (None, None) => Data::from(Vec::new()),
+    }
+}
+
+/// Runs one `map` verb against `client`, printing to `out`.
+pub async fn run(
+    client: &Client,
+    cmd: &MapCmd,
+    ctx: &Ctx,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    match cmd {
+        MapCmd::List { all } => {
+            let maps = client.list_maps(*all).await?;
+            if ctx.json {
+                ctx.print_json(out, &Json::Array(maps.iter().map(map_json).collect()))?;
+            } else {
+                for m in &maps {
+                    out.write_all(map_text(m).as_bytes())?;
+                }
+            }
+        }
+        MapCmd::Show { map } => show(ctx, out, &client.get_map(map).await?)?,
+        MapCmd::Create(a) => {
+            let mut req = CreateMap::new(&a.name, a.map_type)
+                .key_size(a.key_size)
+                .value_size(a.value_size)
+                .max_entries(a.entries)
+                .flags(a.flags)
+                .map_extra(a.map_extra)
+                .ephemeral(a.ephemeral);
+            if let Some(inner) = &a.inner_map {
+                req = req.inner_map(inner);
+            }
+            if let Some(pin) = &a.pin {
+                req = req.pin(pin);
+            }
+            show(ctx, out, &client.create_map(req).await?)?;
+        }
+        MapCmd::Update(a) => update(client, a).await.and_then(|()| ctx.done(out))?,
+        MapCmd::Lookup(a) => lookup(client, a, ctx, out).await?,
+        MapCmd::Delete { map, key } => {
+            let k = required_key(client, map, key).await?;
+            client.delete(map, k).await?;
+            ctx.done(out)?;
+        }
+        MapCmd::Getnext { map, key } => {
+            let k = optional_key(client, map, key).await?;
+            let next = client.get_next_key(map, k.as_deref()).await?;
+            if ctx.json {
+                ctx.print_json(out, &next_key_json(k.as_deref(), &next))?;
+            } else {
+                out.write_all(next_key_text(k.as_deref(), &next).as_bytes())?;
+            }
+        }
+        MapCmd::Dump(a) => transfer::dump(client, a, ctx, out).await?,
+        MapCmd::Load(a) => transfer::load(client, a, ctx, out).await?,
+        MapCmd::Push { map, value } => {
+            client.push(map, value_data(value)).await?;
+            ctx.done(out)?;
+        }
+        MapCmd::Pop { map } => {
+            let v = client.pop(map).await?;
+            ctx.value(out, &[], &Value::Single(v))?;
+        }
+        MapCmd::Peek { map } => {
+            let v = client.peek(map).await?;
+            ctx.value(out, &[], &Value::Single(v))?;
+        }
+        MapCmd::Pin { map, path } => {
+            client.pin_map(map, path).await?;
+            ctx.done(out)?;
+        }
+        MapCmd::Unpin { path } => {
+            client.unpin_map(path).await?;
+            ctx.done(out)?;
+        }
+        MapCmd::Freeze { map } => {
+            client.freeze_map(map).await?;
+            ctx.done(out)?;
+        }
+        MapCmd::Rm { map } => {
+            client.delete_map(map).await?;
+            ctx.done(out)?;
+        }
+    }
+    Ok(())
+}
+
+fn show(ctx: &Ctx, out: &mut dyn Write, info: &bpfmap_client::MapInfo) -> Result<(), Failure> {
+    if ctx.json {
+        ctx.print_json(out, &map_json(info))
+    } else {
+        out.write_all(map_text(info).as_bytes())?;
+        Ok(())
+    }
+}
+
+async fn update(client: &Client, a: &UpdateArgs) -> Result<(), Failure> {
+    let key = required_key(client, &a.map, &a.key).await?;
+    let flag = a.flag.flag();
+    if let Some(inner) = &a.inner_map {
+        client.update_inner_map(&a.map, key, inner, flag).await?;
+    } else if let Some(n) = a.value_num {
+        if a.lock {
+            client
+                .update_locked(&a.map, key, Data::Number(n), flag)
+                .await?;
+        } else {
+            client.update(&a.map, key, Data::Number(n), flag).await?;
+        }
+    } else if a.value.len() > 1 {
+        let values = a.value.iter().map(|w| concat(w));
+        client.update_per_cpu(&a.map, key, values, flag).await?;
+    } else {
+        let v = a.value.first().map(|w| concat(w)).unwrap_or_default();
+        if a.lock {
+            client.update_locked(&a.map, key, v, flag).await?;
+        } else {
+            client.update(&a.map, key, v, flag).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn lookup(
+    client: &Client,
+    a: &LookupArgs,
+    ctx: &Ctx,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    // Bloom filter test: the value is the element.
+    if a.value.is_some() || a.value_num.is_some() {
+        let (data, shown) = match (&a.value, a.value_num) {
+            (Some(words), _) => (Data::from(concat(words)), concat(words)),
+            (None, Some(n)) => {
+                let info = client.get_map(&a.map).await?;
+                (Data::Number(n), number_bytes(n, info.value_size)?)
+            }
+            (None, None) => (Data::from(Vec::new()), Vec::new()),
+        };
+        if !client.bloom_contains(&a.map, data).await? {
+            return Err(Failure::Remote(bpfmap_client::Error::from(
+                tonic::Status::not_found("value not in the bloom filter (surely absent)"),
+            )));
+        }
+        return ctx.value(out, &[], &Value::Single(shown));
+    }
+    let key = optional_key(client, &a.map, &a.key).await?.ok_or_else(|| {
+        Failure::Usage("lookup needs --key (or --value for bloom filters)".into())
+    })?;
+    let value = if a.lock {
+        Value::Single(client.lookup_locked(&a.map, key.clone()).await?)
+    } else {
+        client.lookup_value(&a.map, key.clone()).await?
+    };
+    ctx.value(out, &key, &value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_take_the_key_size() {
+        assert_eq!(number_bytes(1, 4).ok(), Some(1u32.to_ne_bytes().to_vec()));
+        assert_eq!(
+            number_bytes(258, 2).ok(),
+            Some(258u16.to_ne_bytes().to_vec())
+        );
+        assert_eq!(number_bytes(7, 8).ok(), Some(7u64.to_ne_bytes().to_vec()));
+        assert!(number_bytes(256, 1).is_err());
+        assert!(number_bytes(1, 3).is_err());
+    }
+}
