@@ -108,12 +108,22 @@ impl Daemon {
     }
 
     /// Sends SIGTERM and returns the exit status. Panics (with the log) if the daemon has not
-    /// exited within [`STOP_TIMEOUT`].
-    pub fn sigterm(&mut self) -> ExitStatus {
+    /// exited within [`STOP_TIMEOUT`]. Async so that the test's runtime keeps running its
+    /// clients' connections (they must see the daemon's GOAWAY and close).
+    pub async fn sigterm(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("the daemon is not running");
         let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
         kill(pid, Signal::SIGTERM).expect("send SIGTERM");
-        match wait_timeout(&mut child, STOP_TIMEOUT) {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let mut status = None;
+        while Instant::now() < deadline {
+            status = child.try_wait().expect("try_wait");
+            if status.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        match status {
             Some(status) => status,
             None => {
                 let _ = child.kill();
