@@ -300,12 +300,16 @@ pub struct UpdateArgs {
     pub map: MapRef,
     #[command(flatten)]
     pub key: KeyArgs,
-    /// Value bytes in bpftool syntax; per-CPU maps: once for every CPU, or repeat
-    /// --value once per possible CPU.
-    #[arg(long, num_args = 1.., value_name = "HEX", action = clap::ArgAction::Append,
-          value_parser = parse_hex, required_unless_present_any = ["value_num", "inner_map"],
+    /// Value bytes in bpftool syntax (per-CPU maps: written to every CPU).
+    #[arg(long, num_args = 1.., value_name = "HEX", value_parser = parse_hex,
+          required_unless_present_any = ["value_num", "inner_map", "cpu_value"],
+          conflicts_with_all = ["value_num", "inner_map", "cpu_value"])]
+    pub value: Option<Vec<Hex>>,
+    /// Per-CPU maps: the value of the next CPU, once per possible CPU in CPU order
+    /// (quote it: --cpu-value "01 00 00 00").
+    #[arg(long, value_name = "HEX", value_parser = parse_hex, action = clap::ArgAction::Append,
           conflicts_with_all = ["value_num", "inner_map"])]
-    pub value: Vec<Vec<Hex>>,
+    pub cpu_value: Vec<Hex>,
     /// Value as an unsigned integer in the host's byte order.
     #[arg(long, value_name = "N", value_parser = parse_u64, conflicts_with = "inner_map")]
     pub value_num: Option<u64>,
@@ -492,6 +496,45 @@ mod tests {
         ])
         .is_ok());
         assert!(p(&["bpfmapctl", "map", "getnext", "m"]).is_ok());
+        let u = p(&[
+            "bpfmapctl",
+            "map",
+            "update",
+            "m",
+            "--key",
+            "01",
+            "--value",
+            "a1",
+            "a2",
+        ]);
+        let Ok(Cli {
+            command: Command::Map(MapCmd::Update(u)),
+            ..
+        }) = u
+        else {
+            panic!("{u:?}");
+        };
+        assert_eq!(u.value.as_deref().map(concat), Some(vec![0xa1, 0xa2]));
+        let u = p(&[
+            "bpfmapctl",
+            "map",
+            "update",
+            "m",
+            "--key",
+            "01",
+            "--cpu-value",
+            "01 00",
+            "--cpu-value",
+            "0200",
+        ]);
+        let Ok(Cli {
+            command: Command::Map(MapCmd::Update(u)),
+            ..
+        }) = u
+        else {
+            panic!("{u:?}");
+        };
+        assert_eq!(u.cpu_value, [Hex(vec![1, 0]), Hex(vec![2, 0])]);
         assert!(p(&[
             "bpfmapctl",
             "map",

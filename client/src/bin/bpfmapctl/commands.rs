@@ -220,11 +220,11 @@ async fn update(client: &Client, a: &UpdateArgs) -> Result<(), Failure> {
         } else {
             client.update(&a.map, key, Data::Number(n), flag).await?;
         }
-    } else if a.value.len() > 1 {
-        let values = a.value.iter().map(|w| concat(w));
+    } else if !a.cpu_value.is_empty() {
+        let values = a.cpu_value.iter().map(|h| h.0.clone());
         client.update_per_cpu(&a.map, key, values, flag).await?;
     } else {
-        let v = a.value.first().map(|w| concat(w)).unwrap_or_default();
+        let v = a.value.as_deref().map(concat).unwrap_or_default();
         if a.lock {
             client.update_locked(&a.map, key, v, flag).await?;
         } else {

@@ -188,13 +188,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let cmd = match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "bpfmapctl",
-                &mut std::io::stdout(),
-            );
-            return ExitCode::SUCCESS;
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "bpfmapctl", &mut script);
+            return match std::io::stdout().write_all(&script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    Failure::Output(e).report();
+                    ExitCode::from(1)
+                }
+            };
         }
         Command::Map(cmd) => cmd,
     };

@@ -17,7 +17,9 @@ pub fn hex_block(bytes: &[u8]) -> String {
                 " "
             });
         }
-        out.push_str(&format!("{b:02x}"));
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     out
 }

@@ -106,6 +106,18 @@ pub async fn dump(
                 progress.inc(batch.len() as u64);
             }
         }
+        DumpFormat::Text if ctx.pretty => {
+            // bpftool -p: one indented array, built whole (it is meant for people).
+            let mut all = Vec::new();
+            while let Some(batch) = batches.try_next().await? {
+                all.extend((0..batch.len()).filter_map(|i| batch.entry(i)));
+                progress.inc(batch.len() as u64);
+            }
+            let items = all.iter().map(|e| entry_json(&e.key, &e.value)).collect();
+            count = all.len() as u64;
+            sink.write_all(to_json_text(&serde_json::Value::Array(items), true).as_bytes())?;
+            sink.write_all(b"\n")?;
+        }
         DumpFormat::Text if ctx.json => {
             // bpftool -j's array, streamed: one entry at a time.
             sink.write_all(b"[")?;
@@ -113,9 +125,9 @@ pub async fn dump(
                 for i in 0..batch.len() {
                     if let Some(e) = batch.entry(i) {
                         if count > 0 {
-                            sink.write_all(if ctx.pretty { b",\n" } else { b"," })?;
+                            sink.write_all(b",")?;
                         }
-                        let text = to_json_text(&entry_json(&e.key, &e.value), ctx.pretty);
+                        let text = entry_json(&e.key, &e.value).to_string();
                         sink.write_all(text.as_bytes())?;
                         count += 1;
                     }
