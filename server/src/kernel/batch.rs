@@ -15,7 +15,6 @@ fn batch_opts(elem_flags: u64) -> libbpf_sys::bpf_map_batch_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as libbpf_sys::size_t,
         elem_flags,
         flags: 0,
-        ..Default::default()
     }
 }
 

@@ -6,13 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// bpffs's `f_type` in statfs.
-const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-
 /// Whether `path` (which must exist) is on a bpffs mount.
 pub fn is_bpffs(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
-        .map(|s| s.filesystem_type().0 as i64 == BPF_FS_MAGIC)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC)
         .unwrap_or(false)
 }
 
