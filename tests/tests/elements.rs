@@ -314,3 +314,62 @@ async fn batch_update_over_several_messages_names_the_map_once() {
     assert_status(r, Code::InvalidArgument, &[]);
     assert_eq!(k.lookup(&u32b(9)), None);
 }
+
+#[tokio::test]
+async fn batch_update_of_a_per_cpu_map_packed_and_with_entries() {
+    let Some(mut t) = TestEnv::start().await else {
+        return;
+    };
+    let ncpu = bpfmap_tests::kernel::possible_cpus();
+    let name = names::unique("elpc");
+    let info = create(
+        &mut t.client,
+        create_req(MapType::PercpuHash, &name, 4, 4, 64),
+    )
+    .await;
+    let k = KernelMap::from_id(info.id);
+    let val = |key: u32, cpu: usize| (key * 100 + cpu as u32).to_ne_bytes().to_vec();
+    // Packed: round_up(4, 8) = 8 bytes per CPU per entry, the kernel's batch layout.
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..10u32)
+        .map(|key| {
+            let mut v = Vec::new();
+            for cpu in 0..ncpu {
+                v.extend_from_slice(&val(key, cpu));
+                v.extend_from_slice(&[0; 4]);
+            }
+            (u32b(key), v)
+        })
+        .collect();
+    assert_eq!(
+        batch_update_packed(&mut t.client, by_id(info.id), &pairs, 4)
+            .await
+            .unwrap(),
+        10
+    );
+    // Entries with per_cpu_values.
+    let entries = (10..15u32)
+        .map(|key| Entry {
+            key: raw(&u32b(key)),
+            value: None,
+            per_cpu_values: (0..ncpu).map(|cpu| raw(&val(key, cpu)).unwrap()).collect(),
+        })
+        .collect();
+    let r = t
+        .client
+        .batch_update(tokio_stream::iter(vec![BatchUpdateRequest {
+            map: by_id(info.id),
+            entries,
+            packed: None,
+            flag: 0,
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.updated, 5);
+    let direct = k.percpu_entries();
+    assert_eq!(direct.len(), 15);
+    for key in 0..15u32 {
+        let want: Vec<Vec<u8>> = (0..ncpu).map(|cpu| val(key, cpu)).collect();
+        assert_eq!(direct[&u32b(key)], want, "key {key}");
+    }
+}
