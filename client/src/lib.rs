@@ -27,6 +27,8 @@
 //! The module [`proto`] re-exports the wire types and the generated `MapServiceClient`;
 //! [`connect`] returns that generated client for code that wants the raw API.
 
+#![warn(missing_docs)]
+
 pub use bpfmap_proto as proto_crate;
 pub use bpfmap_proto::v1 as proto;
 pub use bytemuck;

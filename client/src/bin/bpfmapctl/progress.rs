@@ -24,9 +24,9 @@ impl Progress {
         let bar = (allowed && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
             let template = if total.is_some() {
-                "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})"
+                "{msg} [{bar:40}] {human_pos}/{human_len} ({elapsed}, {eta} left)"
             } else {
-                "{spinner} {msg} {pos} entries ({per_sec})"
+                "{spinner} {msg}: {human_pos} entries ({elapsed})"
             };
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("=> "));
