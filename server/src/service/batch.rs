@@ -138,20 +138,26 @@ fn update_sync(map: &Map, b: &Packed, flag: u64) -> (usize, Result<()>) {
         }
         return (b.count, Ok(()));
     }
+    let one_by_one = || {
+        for i in 0..b.count {
+            if let Err(e) = map.update(
+                Some(&b.keys[i * ks..(i + 1) * ks]),
+                &b.values[i * vs..(i + 1) * vs],
+                flag,
+            ) {
+                return (i, Err(explain(i, Op::Update, e)));
+            }
+        }
+        (b.count, Ok(()))
+    };
+    // The kernel's batch update takes only BPF_ANY (elem_flags other than BPF_F_LOCK are
+    // EINVAL): NOEXIST and EXIST go element by element, with their exact semantics.
+    if flag != 0 {
+        return one_by_one();
+    }
     match map.update_batch(&b.keys, &b.values, b.count, flag) {
         Ok(n) => (n, Ok(())),
-        Err((0, e)) if matches!(e.errno, ENOTSUPP | libc::EOPNOTSUPP) => {
-            for i in 0..b.count {
-                if let Err(e) = map.update(
-                    Some(&b.keys[i * ks..(i + 1) * ks]),
-                    &b.values[i * vs..(i + 1) * vs],
-                    flag,
-                ) {
-                    return (i, Err(explain(i, Op::Update, e)));
-                }
-            }
-            (b.count, Ok(()))
-        }
+        Err((0, e)) if matches!(e.errno, ENOTSUPP | libc::EOPNOTSUPP) => one_by_one(),
         Err((done, e)) => (done, Err(explain(done.min(b.count - 1), Op::Update, e))),
     }
 }
