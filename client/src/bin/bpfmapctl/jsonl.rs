@@ -9,13 +9,12 @@
 use bpfmap_client::{Entry, Value};
 use serde_json::Value as Json;
 
-use crate::output::entry_json;
+use crate::output::push_entry_json;
 
-/// One line of the file, with its new line.
-pub fn entry_line(key: &[u8], value: &Value) -> String {
-    let mut s = entry_json(key, value).to_string();
-    s.push('\n');
-    s
+/// Appends one line of the file to `out`.
+pub fn push_entry_line(out: &mut String, key: &[u8], value: &Value) {
+    push_entry_json(out, key, value);
+    out.push('\n');
 }
 
 fn bytes_of(v: &Json, what: &str) -> Result<Vec<u8>, String> {
@@ -128,10 +127,10 @@ mod tests {
             Entry::new(vec![0xc1, 0xc2], vec![0xa1, 0xa2]),
             Entry::per_cpu(vec![1, 0, 0, 0], vec![vec![5, 0, 0, 0], vec![6, 0, 0, 0]]),
         ];
-        let text: String = entries
-            .iter()
-            .map(|e| entry_line(&e.key, &e.value))
-            .collect();
+        let mut text = String::new();
+        for e in &entries {
+            push_entry_line(&mut text, &e.key, &e.value);
+        }
         assert_eq!(
             text.lines().next(),
             Some(r#"{"key":["0xc1","0xc2"],"value":["0xa1","0xa2"]}"#)

@@ -90,6 +90,45 @@ pub fn entry_json(key: &[u8], value: &Value) -> Json {
     }
 }
 
+/// [`entry_json`] written straight into `out`, compact: the fast path of big dumps.
+pub fn push_entry_json(out: &mut String, key: &[u8], value: &Value) {
+    fn bytes(out: &mut String, b: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        out.push('[');
+        for (i, x) in b.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("\"0x");
+            out.push(char::from(DIGITS[usize::from(x >> 4)]));
+            out.push(char::from(DIGITS[usize::from(x & 15)]));
+            out.push('"');
+        }
+        out.push(']');
+    }
+    out.push_str("{\"key\":");
+    bytes(out, key);
+    match value {
+        Value::Single(v) => {
+            out.push_str(",\"value\":");
+            bytes(out, v);
+        }
+        Value::PerCpu(vs) => {
+            out.push_str(",\"values\":[");
+            for (cpu, v) in vs.iter().enumerate() {
+                if cpu > 0 {
+                    out.push(',');
+                }
+                out.push_str(&format!("{{\"cpu\":{cpu},\"value\":"));
+                bytes(out, v);
+                out.push('}');
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+}
+
 /// bpftool's `map getnext` text.
 pub fn next_key_text(key: Option<&[u8]>, next: &[u8]) -> String {
     match key {
@@ -266,6 +305,19 @@ mod tests {
             next_key_text(Some(&[1, 2]), &[0xc1, 0xc2]),
             "key:\n01 02\nnext key:\nc1 c2\n"
         );
+    }
+
+    #[test]
+    fn fast_json_equals_serde_json() {
+        for (k, v) in [
+            (vec![1u8, 2], Value::Single(vec![3, 4])),
+            (vec![], Value::Single(vec![0xff])),
+            (vec![9], Value::PerCpu(vec![vec![1, 2], vec![3, 4], vec![]])),
+        ] {
+            let mut fast = String::new();
+            push_entry_json(&mut fast, &k, &v);
+            assert_eq!(fast, entry_json(&k, &v).to_string());
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::args::{DumpArgs, DumpFormat, LoadArgs, LoadFormat};
 use crate::commands::Ctx;
 use crate::jsonl;
-use crate::output::{entry_json, entry_text, found, to_json_text};
+use crate::output::{entry_json, entry_text, found, push_entry_json, to_json_text};
 use crate::progress::Progress;
 use crate::Failure;
 
@@ -98,7 +98,7 @@ pub async fn dump(
                 buf.clear();
                 for i in 0..batch.len() {
                     if let Some(e) = batch.entry(i) {
-                        buf.push_str(&jsonl::entry_line(&e.key, &e.value));
+                        jsonl::push_entry_line(&mut buf, &e.key, &e.value);
                     }
                 }
                 sink.write_all(buf.as_bytes())?;
@@ -119,22 +119,24 @@ pub async fn dump(
             sink.write_all(b"\n")?;
         }
         DumpFormat::Text if ctx.json => {
-            // bpftool -j's array, streamed: one entry at a time.
-            sink.write_all(b"[")?;
+            // bpftool -j's array, streamed batch by batch.
+            let mut buf = String::from("[");
             while let Some(batch) = batches.try_next().await? {
                 for i in 0..batch.len() {
                     if let Some(e) = batch.entry(i) {
                         if count > 0 {
-                            sink.write_all(b",")?;
+                            buf.push(',');
                         }
-                        let text = entry_json(&e.key, &e.value).to_string();
-                        sink.write_all(text.as_bytes())?;
+                        push_entry_json(&mut buf, &e.key, &e.value);
                         count += 1;
                     }
                 }
+                sink.write_all(buf.as_bytes())?;
+                buf.clear();
                 progress.inc(batch.len() as u64);
             }
-            sink.write_all(b"]\n")?;
+            buf.push_str("]\n");
+            sink.write_all(buf.as_bytes())?;
         }
         DumpFormat::Text => {
             let mut buf = String::new();
