@@ -148,9 +148,18 @@ impl MapKind {
         )
     }
 
-    /// Array-like maps: every index exists, delete is impossible.
+    /// Array-like maps: keys are indexes 0..max_entries that always exist (fd arrays can
+    /// clear a slot, but its index stays in the key space).
     pub fn is_array(self) -> bool {
-        matches!(self.0, num::ARRAY | num::PERCPU_ARRAY | num::ARRAY_OF_MAPS)
+        matches!(
+            self.0,
+            num::ARRAY
+                | num::PERCPU_ARRAY
+                | num::ARRAY_OF_MAPS
+                | num::PROG_ARRAY
+                | num::PERF_EVENT_ARRAY
+                | num::CGROUP_ARRAY
+        )
     }
 
     /// Keyless maps (queue, stack, bloom filter): push/pop/peek instead of keys.
@@ -189,7 +198,8 @@ impl MapKind {
             _ if self.is_keyless() => op == Op::Lookup && t == num::BLOOM_FILTER,
             Op::Lookup => t != num::PERF_EVENT_ARRAY && t != num::CGROUP_ARRAY,
             Op::Update => t != num::STACK_TRACE,
-            Op::Delete => !self.is_array(),
+            // Plain arrays cannot delete; fd arrays (map-in-map, prog, perf) clear the slot.
+            Op::Delete => !matches!(t, num::ARRAY | num::PERCPU_ARRAY),
             Op::GetNextKey => true,
             // A dump reads every value.
             Op::Dump => self.supports(Op::Lookup),
@@ -221,6 +231,8 @@ mod tests {
     #[test]
     fn capabilities_follow_the_kernel_table() {
         assert!(!MapKind(num::ARRAY).supports(Op::Delete));
+        assert!(MapKind(num::ARRAY_OF_MAPS).supports(Op::Delete));
+        assert!(MapKind(num::PROG_ARRAY).supports(Op::Delete));
         assert!(MapKind(num::HASH).supports(Op::Delete));
         assert!(!MapKind(num::QUEUE).supports(Op::GetNextKey));
         assert!(MapKind(num::QUEUE).supports(Op::Pop));

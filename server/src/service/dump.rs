@@ -290,7 +290,8 @@ fn walk_by_key(map: &Map, out: &mut Sink) -> Result<(), Stop> {
     out.send(keys.freeze(), values.freeze(), n)
 }
 
-/// Drain without a lookup-and-delete batch: take the first key, read it, delete it, again.
+/// Drain without a lookup-and-delete batch: read a key, delete it, go on. Hash-like maps
+/// restart from the first key (the deleted cursor is gone); arrays walk their indexes forward.
 fn drain_by_key(map: &Map, out: &mut Sink) -> Result<(), Stop> {
     let ks = map.key_size as usize;
     let vs = map.value_stride();
@@ -301,8 +302,9 @@ fn drain_by_key(map: &Map, out: &mut Sink) -> Result<(), Stop> {
         0usize,
     );
     let mut key = vec![0u8; ks];
+    let mut prev: Option<Vec<u8>> = None;
     for _ in 0..=u64::from(map.max_entries) * 2 {
-        match map.next_key(None, &mut key) {
+        match map.next_key(prev.as_deref(), &mut key) {
             Ok(()) => {}
             Err(e) if e.errno == libc::ENOENT => {
                 return out.send(keys.freeze(), values.freeze(), n)
@@ -316,6 +318,9 @@ fn drain_by_key(map: &Map, out: &mut Sink) -> Result<(), Stop> {
             map.lookup(Some(&key), slot, 0)
                 .and_then(|()| map.delete(&key))
         };
+        if map.kind.is_array() {
+            prev = Some(key.clone());
+        }
         match read {
             Ok(()) => {
                 keys[n * ks..(n + 1) * ks].copy_from_slice(&key);
