@@ -207,9 +207,20 @@ async fn json_output_matches_bpftool() {
         parse_json(&ctl.ok(&["-j", "map", "getnext", &name])),
         bpftool_json(&["map", "getnext", "pinned", &p])
     );
-    assert_eq!(
-        parse_json(&ctl.ok(&["-j", "map", "getnext", &name, "--key", "01", "02"]))["key"],
-        json!(["0x01", "0x02"])
+    let first = parse_json(&ctl.ok(&["-j", "map", "getnext", &name]))["next_key"].clone();
+    let first_hex: Vec<String> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap().to_owned())
+        .collect();
+    let mut args = vec!["-j", "map", "getnext", &name, "--key"];
+    args.extend(first_hex.iter().map(String::as_str));
+    let next = parse_json(&ctl.ok(&args));
+    assert_eq!(next["key"], first);
+    assert!(
+        next["next_key"].is_array() && next["next_key"] != first,
+        "{next}"
     );
     // -p: the same document, indented.
     let pretty = ctl.ok(&["-p", "map", "dump", &name]);
