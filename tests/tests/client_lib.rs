@@ -335,8 +335,18 @@ async fn every_error_code_is_typed() {
 
 #[tokio::test]
 async fn tcp_callers_may_only_read() {
+    // Anonymous TCP callers get nothing by default; this policy lets them read.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[rule]]\nwho = [\"uid:0\"]\nmaps = [\"all\"]\nallow = [\"read\", \"write\", \"create\", \"admin\"]\n\n\
+         [[rule]]\nwho = [\"anonymous\"]\nmaps = [\"managed\"]\nallow = [\"read\"]\n",
+    )
+    .unwrap();
     let Some(t) = TestEnv::start_with(DaemonOptions {
         tcp: true,
+        extra_args: vec!["--policy".into(), policy.display().to_string()],
         ..Default::default()
     })
     .await
