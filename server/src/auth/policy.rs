@@ -393,6 +393,55 @@ deny = ["read"]
     }
 
     #[test]
+    fn the_example_policy_parses_and_means_what_it_says() {
+        let p = Policy::parse(include_str!("../../../examples/policy.toml"))
+            .expect("examples/policy.toml parses");
+        let root = Path::new("/sys/fs/bpf/bpfmapd");
+        let monitor = Identity::Cert {
+            cn: Some("monitor-1".into()),
+            sans: vec![],
+            addr: String::new(),
+        };
+        let stats = MapFacts {
+            id: Some(3),
+            name: "stats_rx",
+            pins: vec![],
+            managed: true,
+        };
+        assert!(p.allows(&monitor, Access::Read, &stats, root));
+        assert!(!p.allows(&monitor, Access::Write, &stats, root));
+        let agent = Identity::Cert {
+            cn: None,
+            sans: vec!["spiffe://fleet.example/agent/7".into()],
+            addr: String::new(),
+        };
+        let fleet = MapFacts {
+            id: None,
+            name: "flows",
+            pins: vec![root.join("fleet/flows")],
+            managed: true,
+        };
+        assert!(p.allows(&agent, Access::Create, &fleet, root));
+        assert!(!p.allows(&agent, Access::Admin, &fleet, root));
+        let xdp = MapFacts {
+            id: Some(4),
+            name: "xdp_stats",
+            pins: vec![root.join("fleet/xdp")],
+            managed: true,
+        };
+        assert!(
+            !p.allows(&agent, Access::Write, &xdp, root),
+            "the deny on xdp_* wins"
+        );
+        assert!(p.allows(&unix(0, vec![]), Access::Admin, &stats, root));
+        assert!(
+            !p.allows(&unix(0, vec![]), Access::Write, &xdp, root),
+            "root included"
+        );
+        assert!(p.allows(&unix(0, vec![]), Access::Read, &xdp, root));
+    }
+
+    #[test]
     fn default_is_root_over_unix_only() {
         let p = Policy::root_only();
         let root = Path::new("/r");
