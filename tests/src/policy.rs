@@ -165,3 +165,23 @@ impl PolicyEnv {
         Some(PolicyEnv { t, policy })
     }
 }
+
+impl PolicyFile {
+    /// Overwrites the file in place with `text`, which must be exactly as long as the
+    /// current content, in one write, and puts the old modification time back: a watcher
+    /// that polls size and mtime sees no change, so only SIGHUP (or a content check) reloads.
+    pub fn overwrite_keeping_mtime(&self, text: &str) {
+        use std::os::unix::fs::FileExt;
+        let old = std::fs::read(&self.path).expect("read the policy");
+        assert_eq!(old.len(), text.len(), "the new policy must be as long as the old");
+        let mtime = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .expect("the policy's mtime");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .expect("open the policy");
+        f.write_all_at(text.as_bytes(), 0).expect("write the policy");
+        f.set_modified(mtime).expect("restore the policy's mtime");
+    }
+}
