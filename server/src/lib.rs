@@ -9,8 +9,10 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod kernel;
 pub mod limits;
 pub mod registry;
 pub mod service;
 pub mod transport;
+pub mod watch;

@@ -98,7 +98,10 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|e| format!("building reflection: {e}"))?;
-    let maps = MapServiceServer::new(MapService::new(parts.registry, parts.auth, config.limits()))
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let service =
+        MapService::new(parts.registry, parts.auth, config.limits()).with_shutdown(stop_rx.clone());
+    let maps = MapServiceServer::new(service)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(usize::MAX);
     let layer = tower::util::MapResponseLayer::new(remap_too_large as fn(_) -> _);
@@ -120,7 +123,6 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
         None => None,
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut sockets = Vec::new();
     for l in listen {

@@ -1,0 +1,100 @@
+//! ReadEvents: a subscription to a ring buffer or perf event array ([`crate::events`]),
+//! turned into a stream of `Event` messages in the requested format.
+//!
+//! The stream owns the subscription: when the client goes away, tonic drops the stream and
+//! with it the subscriber's place in the hub (the last one stops the map's consumer).
+
+use std::pin::Pin;
+
+use bpfmap_proto::v1 as pb;
+use futures::Stream;
+use tokio::sync::watch;
+use tonic::Status;
+
+use super::codec::encode;
+use crate::error::{Error, Result};
+use crate::events::{Item, Subscription};
+use crate::kernel::{types::num, Map};
+use crate::limits::StreamSlot;
+use crate::registry::desc;
+
+/// The response stream of ReadEvents.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+/// Checks a ReadEvents request against the map; returns the format of records.
+pub fn plan(map: &Map, req: &pb::ReadEventsRequest) -> Result<pb::Format> {
+    if !matches!(map.kind.0, num::RINGBUF | num::PERF_EVENT_ARRAY) {
+        return Err(Error::InvalidArgument(format!(
+            "ReadEvents reads ringbuf and perf_event_array maps; {} is not one: use Dump or Watch for its entries",
+            desc(map)
+        )));
+    }
+    let format = super::format_of(req.format)?;
+    match (format, req.record_type.is_empty()) {
+        (pb::Format::Json, true) => Err(Error::InvalidArgument(
+            "FORMAT_JSON needs record_type, the BTF type of a record".into(),
+        )),
+        (pb::Format::Json, false) => Err(Error::InvalidArgument(
+            "typed records (FORMAT_JSON with record_type) need BTF support, which this daemon does not have yet: use FORMAT_RAW, FORMAT_HEX or FORMAT_NUMBER".into(),
+        )),
+        (_, false) => Err(Error::InvalidArgument(
+            "record_type is for FORMAT_JSON only".into(),
+        )),
+        (f, true) => Ok(f),
+    }
+}
+
+/// The stream of events of `sub`, until the client leaves, the daemon stops or reading
+/// fails.
+pub fn stream(
+    sub: Subscription,
+    format: pb::Format,
+    slot: StreamSlot,
+    shutdown: watch::Receiver<bool>,
+) -> EventStream {
+    struct State {
+        sub: Subscription,
+        format: pb::Format,
+        _slot: StreamSlot,
+        shutdown: watch::Receiver<bool>,
+        done: bool,
+    }
+    let state = State {
+        sub,
+        format,
+        _slot: slot,
+        shutdown,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let next = tokio::select! {
+            biased;
+            () = super::stopping(&mut st.shutdown) => return None,
+            next = st.sub.next() => next,
+        };
+        let msg = next.and_then(|item| event(item, st.format));
+        st.done = msg.is_err();
+        Some((msg.map_err(Status::from), st))
+    }))
+}
+
+/// One queue item as the wire's Event.
+fn event(item: Item, format: pb::Format) -> Result<pb::Event> {
+    let Some(record) = item.record else {
+        return Ok(pb::Event {
+            data: None,
+            cpu: None,
+            lost: item.lost,
+            time_ns: crate::events::now_ns(),
+        });
+    };
+    Ok(pb::Event {
+        data: Some(encode(record.data, format, "record")?),
+        cpu: record.cpu,
+        lost: item.lost,
+        time_ns: record.time_ns,
+    })
+}
