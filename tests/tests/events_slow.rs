@@ -35,7 +35,11 @@ fn check_order(got: &Received, burst: u64) -> u64 {
     let mut last: Option<u64> = None;
     for (_, bytes) in &got.records {
         // Perf samples come padded (4-byte size + data, rounded up to 8 bytes).
-        assert!((BIG..BIG + 8).contains(&bytes.len()), "{} bytes", bytes.len());
+        assert!(
+            (BIG..BIG + 8).contains(&bytes.len()),
+            "{} bytes",
+            bytes.len()
+        );
         let e = Event::parse(bytes);
         let n = e.seq * burst + u64::from(e.index);
         assert!(last.is_none_or(|l| n > l), "record {n} after {last:?}");
