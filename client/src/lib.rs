@@ -3,7 +3,9 @@
 //! [`Client`] has a typed method for every RPC of `bpfmap.v1.MapService`: keys and values
 //! as byte slices, plain-old-data helpers ([`Client::update_pod`], [`Client::lookup_pod`]),
 //! per-CPU helpers, a streaming [`Client::dump`] over the packed fast path and a chunked
-//! [`Client::batch_update`]. Every failure is one [`Error`] that keeps the gRPC code.
+//! [`Client::batch_update`], and live streams: [`Client::read_events`] (ring buffer and perf
+//! event records) and [`Client::watch`] (a map's changes). Every failure is one [`Error`]
+//! that keeps the gRPC code.
 //!
 //! ```no_run
 //! use bpfmap_client::{Client, CreateMap, Flag, MapRef};
@@ -42,6 +44,7 @@ mod dump;
 mod elements;
 mod error;
 mod layout;
+mod live;
 mod mapref;
 mod pod;
 pub mod snapshot;
@@ -57,6 +60,7 @@ pub use data::{Data, Entry, Flag, Value};
 pub use dump::{Batch, Dump, DumpBatches, DumpOptions};
 pub use error::{code_name, Error};
 pub use layout::{is_per_cpu, map_type_name, parse_map_type, Layout};
+pub use live::{Change, ChangeKind, Event, Events, Watch, WatchUpdate};
 pub use mapref::{MapRef, ParseMapRefError};
 pub use pod::from_bytes;
 pub use proto::{MapInfo, MapType};

@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod jsonl;
+mod live;
 mod output;
 mod parse;
 mod progress;
@@ -67,6 +68,16 @@ impl Failure {
 /// Checks what clap cannot before anything is sent.
 fn validate(cli: &Cli, servers: &[String]) -> Result<(), Failure> {
     let fleet = servers.len() > 1;
+    if fleet
+        && matches!(
+            &cli.command,
+            Command::Map(MapCmd::Events(_) | MapCmd::Watch(_))
+        )
+    {
+        return Err(Failure::Usage(
+            "map events and map watch follow one server: give one --server".into(),
+        ));
+    }
     if let Command::Map(cmd) = &cli.command {
         match cmd {
             MapCmd::Dump(d) => {
