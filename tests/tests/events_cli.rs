@@ -91,11 +91,7 @@ async fn map_events_json_lines_stop_after_count() {
         assert!(data.len() >= 16);
         seqs.push(u64::from_ne_bytes(data[..8].try_into().unwrap()));
     }
-    assert_eq!(seqs.len(), 2);
-    assert!(
-        seqs[0] < seqs[1] || seqs[0] > seqs[1],
-        "two different records: {seqs:?}"
-    );
+    assert_ne!(seqs[0], seqs[1], "two different records");
 }
 
 #[tokio::test]
