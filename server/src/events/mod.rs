@@ -306,7 +306,8 @@ impl Subscription {
         }
     }
 
-    /// The next item if one is waiting (for batching what is already there).
+    /// The next item if one is waiting, without waiting (a failure of the consumer shows
+    /// in [`Subscription::next`] once the queue is empty).
     pub fn try_next(&mut self) -> Option<Item> {
         self.inlet.try_next()
     }

@@ -70,10 +70,15 @@ pub fn stream(
         if st.done {
             return None;
         }
-        let next = tokio::select! {
-            biased;
-            () = super::stopping(&mut st.shutdown) => return None,
-            next = st.sub.next() => next,
+        // Under load the queue is rarely empty: take what is there without setting up the
+        // wait for a record or a shutdown (a few hundred ns per event at 10^5-10^6 events/s).
+        let next = match st.sub.try_next() {
+            Some(item) if !*st.shutdown.borrow() => Ok(item),
+            _ => tokio::select! {
+                biased;
+                () = super::stopping(&mut st.shutdown) => return None,
+                next = st.sub.next() => next,
+            },
         };
         let msg = next.and_then(|item| event(item, st.format));
         st.done = msg.is_err();
