@@ -19,6 +19,7 @@ use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{BatchCursor, KernelError, Map, Op, ENOTSUPP};
 use crate::limits::StreamSlot;
 use crate::registry::{desc, Resolved};
+use prometheus_client::metrics::counter::Counter;
 
 /// Messages in flight between the kernel reader and the encoder.
 const CHANNEL_SLOTS: usize = 2;
@@ -87,6 +88,7 @@ pub fn start(
     r: Resolved,
     plan: DumpPlan,
     slot: StreamSlot,
+    streamed: Counter,
 ) -> mpsc::Receiver<Result<pb::DumpResponse, Status>> {
     let (tx, rx) = mpsc::channel(CHANNEL_SLOTS);
     tokio::task::spawn_blocking(move || {
@@ -99,6 +101,7 @@ pub fn start(
             map: map.clone(),
             plan,
             sent: 0,
+            streamed,
         };
         let result = if map.kind.is_keyless() {
             pop_all(&map, &mut out)
@@ -146,6 +149,8 @@ struct Sink {
     map: Arc<Map>,
     plan: DumpPlan,
     sent: u64,
+    /// `bpfmapd_entries_streamed_total`.
+    streamed: Counter,
 }
 
 impl Sink {
@@ -194,8 +199,12 @@ impl Sink {
                 packed: None,
             }
         };
+        self.tx
+            .blocking_send(Ok(msg))
+            .map_err(|_| Stop::ClientGone)?;
         self.sent += count as u64;
-        self.tx.blocking_send(Ok(msg)).map_err(|_| Stop::ClientGone)
+        self.streamed.inc_by(count as u64);
+        Ok(())
     }
 }
 

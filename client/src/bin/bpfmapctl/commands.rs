@@ -1,6 +1,7 @@
 //! The `map` verbs, run against one daemon, writing bpftool-style output.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use bpfmap_client::{Client, CreateMap, Data, MapRef, Value};
 use serde_json::Value as Json;
@@ -23,6 +24,8 @@ pub struct Ctx {
     pub host: String,
     /// True when several servers run the command (no progress bar, no terminal checks).
     pub fleet: bool,
+    /// The entries of `map sync --input`, read once for every host.
+    pub entries: Arc<Vec<bpfmap_client::Entry>>,
 }
 
 impl Ctx {
@@ -113,14 +116,19 @@ fn value_data(v: &ValueArgs) -> Data {
     }
 }
 
-/// Runs one `map` verb against `client`, printing to `out`.
+/// Runs one `map` verb against `client`, printing to `out`; returns a one-line summary for
+/// the fleet table (empty for most verbs).
 pub async fn run(
     client: &Client,
     cmd: &MapCmd,
     ctx: &Ctx,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<String, Failure> {
     match cmd {
+        MapCmd::Sync(a) => {
+            let report = crate::sync::run(client, a, &ctx.entries, ctx, out).await?;
+            return Ok(report.to_string());
+        }
         MapCmd::List { all } => {
             let maps = client.list_maps(*all).await?;
             if ctx.json {
@@ -195,7 +203,7 @@ pub async fn run(
             ctx.done(out)?;
         }
     }
-    Ok(())
+    Ok(String::new())
 }
 
 fn show(ctx: &Ctx, out: &mut dyn Write, info: &bpfmap_client::MapInfo) -> Result<(), Failure> {
