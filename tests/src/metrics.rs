@@ -20,6 +20,15 @@ pub struct Scrape {
 }
 
 impl Scrape {
+    /// The HTTP status code (0 when the status line is malformed).
+    pub fn code(&self) -> u16 {
+        self.status
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The value of `series`, 0 when absent (a counter that never moved is not listed).
     pub fn get(&self, series: &str) -> f64 {
         self.samples.get(series).copied().unwrap_or(0.0)

@@ -231,8 +231,11 @@ mod tests {
         assert!(print_table(&mut out, &rows, false).is_ok());
         let text = String::from_utf8(out).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "HOST        RESULT              TIME  DETAIL");
-        assert_eq!(lines[1], "h1:1        ok                1.500s  inserted 1");
+        assert_eq!(lines[0], "HOST        RESULT               TIME  DETAIL");
+        assert_eq!(
+            lines[1],
+            "h1:1        ok                 1.500s  inserted 1"
+        );
         assert!(lines[2].starts_with("host-two:2  DEADLINE_EXCEEDED  1.000s  no answer"));
     }
 }
