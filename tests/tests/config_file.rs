@@ -1,9 +1,8 @@
 //! Issue 8, configuration file: `--config FILE` carries every flag; the file and the same
 //! flags make daemons that behave alike; flags win over the file; a bad file stops the daemon
-//! with its line; the shipped `deploy/` configuration is valid.
+//! with its line.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bpfmap_client::{Client, CreateMap};
@@ -17,10 +16,6 @@ fn print_config(args: &[&str]) -> (Option<i32>, String) {
     argv.push("--print-config".into());
     let (status, out) = run_expecting_exit(&bins::bpfmapd(), &argv, Duration::from_secs(10));
     (status.and_then(|s| s.code()), out)
-}
-
-fn repo_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
 /// Creates maps of `entries` until refused; returns what each attempt gave.
@@ -183,39 +178,4 @@ fn a_bad_config_file_stops_the_daemon_naming_its_line() {
     );
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{out}");
     assert!(out.contains("/nonexistent/bpfmapd.toml"), "{out}");
-}
-
-#[test]
-fn the_shipped_deploy_configuration_is_valid() {
-    let file = repo_file("deploy/bpfmapd.toml");
-    let (code, out) = print_config(&["--config", &file.display().to_string()]);
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("metrics-listen = "), "{out}");
-    // The DaemonSet carries the same file in its ConfigMap.
-    let ds =
-        std::fs::read_to_string(repo_file("deploy/kubernetes/bpfmapd.yaml")).expect("daemonset");
-    let shipped = std::fs::read_to_string(&file).expect("config");
-    let marker = "  bpfmapd.toml: |\n";
-    let embedded: String = ds
-        .split_once(marker)
-        .map(|(_, rest)| {
-            rest.lines()
-                .take_while(|l| l.starts_with("    ") || l.is_empty())
-                .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(embedded.trim_end(), shipped.trim_end());
-    // The systemd units exist and start the daemon with the shipped file.
-    let unit = std::fs::read_to_string(repo_file("deploy/systemd/bpfmapd.service")).expect("unit");
-    assert!(
-        unit.contains("ExecStart=/usr/local/bin/bpfmapd --config /etc/bpfmapd/bpfmapd.toml"),
-        "{unit}"
-    );
-    let socket =
-        std::fs::read_to_string(repo_file("deploy/systemd/bpfmapd.socket")).expect("socket");
-    assert!(
-        socket.contains("ListenStream=/run/bpfmapd/bpfmapd.sock"),
-        "{socket}"
-    );
 }

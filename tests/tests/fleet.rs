@@ -205,3 +205,32 @@ async fn cli_fleet_prints_a_table_per_host_and_exits_1_when_a_host_fails() {
         .unwrap_or_default();
     assert_eq!(ok, vec![true, true, false], "{stdout}");
 }
+
+#[test]
+fn namespaces_are_deleted_even_when_a_test_fails() {
+    if !bpfmap_tests::require_bpf() {
+        return;
+    }
+    let made = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = made.clone();
+    let failed = std::thread::spawn(move || {
+        let ns = bpfmap_tests::netns::Namespaces::new(2);
+        if let Ok(mut m) = seen.lock() {
+            m.push(ns.hub.clone());
+            m.extend(ns.hosts.iter().cloned());
+        }
+        panic!("a fleet test failing on purpose (its namespaces must still go)");
+    })
+    .join();
+    assert!(failed.is_err());
+    let out = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let list = String::from_utf8_lossy(&out.stdout);
+    let made = made.lock().map(|m| m.clone()).unwrap_or_default();
+    assert_eq!(made.len(), 3);
+    for name in made {
+        assert!(!list.contains(&name), "{name} left behind:\n{list}");
+    }
+}
