@@ -258,6 +258,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[allow(clippy::panic)] // the panic is what is tested
     async fn deadlines_and_panics_stay_with_their_host() {
         // A listening socket that never answers the HTTP/2 handshake.
         let dir = std::env::temp_dir().join(format!("bpfmap-fleet-{}", std::process::id()));
@@ -275,18 +276,30 @@ mod tests {
             r[0].result.as_ref().err().map(Error::code),
             Some(tonic::Code::DeadlineExceeded)
         );
-        let r = Fleet::new()
+        // A closure that panics on one host fails that host only.
+        let fleet = Fleet::new()
+            .host(FleetHost::new(format!("unix:{}", path.display())))
             .host(FleetHost::new("unix:/nonexistent/x.sock"))
-            .deadline(None)
-            .run(|_c| async move {
-                if started.elapsed() < Duration::from_secs(3600) {
+            .deadline(Some(Duration::from_secs(5)));
+        let r = fleet
+            .run(|c| async move {
+                if c.address().contains("silent") {
                     panic!("boom");
                 }
                 Ok(())
             })
             .await;
-        // Connecting fails before the closure runs: still one result.
-        assert_eq!(r.len(), 1);
+        assert_eq!(r.len(), 2);
+        assert!(
+            matches!(&r[0].result, Err(Error::Panicked(m)) if m == "boom"),
+            "{:?}",
+            r[0].result
+        );
+        assert!(r[1]
+            .result
+            .as_ref()
+            .err()
+            .is_some_and(Error::is_unavailable));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

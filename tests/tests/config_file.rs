@@ -2,6 +2,8 @@
 //! flags make daemons that behave alike; flags win over the file; a bad file stops the daemon
 //! with its line.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::ffi::OsString;
 use std::time::Duration;
 

@@ -3,6 +3,8 @@
 //! `systemd-analyze verify`; and the daemon serves a socket passed by socket activation
 //! (`systemd-socket-activate`, as `bpfmapd.socket` would) without binding it again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

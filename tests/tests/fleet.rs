@@ -2,6 +2,8 @@
 //! mutual-TLS certificates (its own CA), driven from a hub namespace by the library's
 //! `Fleet` and by `bpfmapctl --servers-file`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use bpfmap_client::{CreateMap, Flag, Fleet, MapRef};
@@ -98,7 +100,7 @@ async fn library_fleet_update_and_dump_reach_every_host_and_a_stopped_host_is_re
     assert_eq!(results.len(), HOSTS);
     for r in &results {
         if r.host == stopped {
-            let err = r.result.as_ref().err().expect("the stopped host fails");
+            let err = r.result.as_ref().expect_err("the stopped host fails");
             assert!(err.is_unavailable(), "{err}");
         } else {
             assert_eq!(

@@ -2,6 +2,8 @@
 //! entries, reports the changes per host, and changes nothing when run again. Also times a
 //! sync of 100,000 entries across the hosts (printed; run with --nocapture to see it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fmt::Write as _;
 use std::time::Instant;
 

@@ -2,6 +2,8 @@
 //! `--metrics-listen` moved by exactly what was sent (deltas against a scrape taken before,
 //! since the harness's readiness probe makes calls of its own).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use bpfmap_client::{Client, CreateMap, DumpOptions, Entry, Flag, MapRef};
