@@ -16,6 +16,13 @@ use crate::registry::desc;
 /// Entries from which a batch runs on a blocking thread.
 const BLOCKING_FROM: usize = 1024;
 
+/// Bytes to reserve up front for `n` items of `size`: the request's own size bounds what it
+/// can decode to, but not `n × size` for empty entries of a huge map, so cap the guess and
+/// let the vectors grow with what really arrives.
+fn reserve(n: usize, size: usize) -> usize {
+    n.saturating_mul(size).min(16 << 20)
+}
+
 /// Keys and values of one batch in the kernel's layout.
 #[derive(Debug, Default)]
 pub struct Packed {
@@ -68,8 +75,8 @@ pub fn pack(map: &Map, req: &pb::BatchUpdateRequest) -> Result<Packed> {
         });
     }
     let mut out = Packed {
-        keys: Vec::with_capacity(req.entries.len() * ks),
-        values: Vec::with_capacity(req.entries.len() * vs),
+        keys: Vec::with_capacity(reserve(req.entries.len(), ks)),
+        values: Vec::with_capacity(reserve(req.entries.len(), vs)),
         count: 0,
     };
     for (i, e) in req.entries.iter().enumerate() {
@@ -169,7 +176,7 @@ pub async fn delete(map: Arc<Map>, keys: &[pb::Data]) -> Result<(u64, u64)> {
         return Err(Error::unsupported(map.kind, Op::Delete));
     }
     let ks = map.key_size as usize;
-    let mut flat = Vec::with_capacity(keys.len() * ks);
+    let mut flat = Vec::with_capacity(reserve(keys.len(), ks));
     for (i, k) in keys.iter().enumerate() {
         flat.extend(decode(k, ks, &format!("keys[{i}]"))?);
     }
