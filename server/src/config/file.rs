@@ -290,6 +290,26 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_is_a_key_of_the_file() -> Result<(), String> {
+        let c = load(&[], "")?;
+        let printed = render(&c);
+        for arg in Config::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "config" | "print_config" | "help" | "version") {
+                continue;
+            }
+            let key = id.replace('_', "-");
+            let line =
+                |l: &str| l.starts_with(&format!("{key} = ")) || l == format!("# {key} (not set)");
+            assert!(
+                printed.lines().any(line),
+                "--{key} is not in the file:\n{printed}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn printed_config_reads_back_the_same() -> Result<(), String> {
         let c = load(&["--max-batch-entries", "9"], "socket-group = \"bpf\"\n")?;
         let again = load(&[], &render(&c))?;
