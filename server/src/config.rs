@@ -1,5 +1,5 @@
 //! The daemon's configuration: command-line flags, and the same settings in a TOML file
-//! (`--config FILE`, see [`file`]); flags win over the file.
+//! (`--config FILE`, see [`mod@file`]); flags win over the file.
 
 pub mod file;
 

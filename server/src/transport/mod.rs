@@ -2,7 +2,7 @@
 //! TCP, reflection and health next to the map service, and a bounded graceful shutdown on
 //! SIGINT/SIGTERM. Sockets passed by systemd ([`activation`]) serve like `--listen` ones.
 
-mod activation;
+pub mod activation;
 mod unix;
 
 use std::net::SocketAddr;
