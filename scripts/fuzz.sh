@@ -66,6 +66,12 @@ for t in "${targets[@]}"; do
     rm -f "$log"
 done
 
+# The targets' scratch trees (fuzz/src/lib.rs), left by processes that have ended.
+for d in "${TMPDIR:-/tmp}"/bpfmapd-fuzz-*; do
+    [ -d "$d" ] || continue
+    kill -0 "${d##*-}" 2>/dev/null || rm -rf "$d"
+done
+
 echo "fuzz.sh: done in $(($(date +%s) - start)) s"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz.sh: failing targets: ${failed[*]}" >&2

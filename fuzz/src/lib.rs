@@ -31,7 +31,11 @@ pub fn check_data(d: &Data) {
         let Ok(bytes) = codec::decode(d, size, "key") else {
             continue;
         };
-        assert_eq!(bytes.len(), size, "decode returned the wrong length for {d:?}");
+        assert_eq!(
+            bytes.len(),
+            size,
+            "decode returned the wrong length for {d:?}"
+        );
         if let Some(Form::Raw(raw)) = &d.form {
             assert_eq!(&bytes[..], &raw[..]);
         }
@@ -58,10 +62,15 @@ pub fn check_hex(text: &str) {
     if let Ok(bytes) = bpfmap_proto::hex::parse(text) {
         let f = bpfmap_proto::hex::format(&bytes);
         assert!(
-            f.bytes().all(|c| c == b' ' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            f.bytes()
+                .all(|c| c == b' ' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
             "format gave {f:?}"
         );
-        assert_eq!(bpfmap_proto::hex::parse(&f).ok(), Some(bytes), "{text:?} → {f:?}");
+        assert_eq!(
+            bpfmap_proto::hex::parse(&f).ok(),
+            Some(bytes),
+            "{text:?} → {f:?}"
+        );
     }
 }
 
@@ -104,7 +113,12 @@ pub fn check_value(value: Option<&Data>, per_cpu: &[Data]) {
         let Ok(v) = codec::value_in(map, value, per_cpu) else {
             continue;
         };
-        assert_eq!(v.len(), map.value_stride(), "value_in length on {}", map.name);
+        assert_eq!(
+            v.len(),
+            map.value_stride(),
+            "value_in length on {}",
+            map.name
+        );
         let vs = map.value_size as usize;
         for f in FORMATS {
             let Ok((single, cpus)) = codec::value_out(map, Bytes::from(v.clone()), f) else {
@@ -121,7 +135,10 @@ pub fn check_value(value: Option<&Data>, per_cpu: &[Data]) {
             } else {
                 assert!(cpus.is_empty());
                 let single = single.expect("a value");
-                assert_eq!(codec::decode(&single, vs, "value").ok().as_deref(), Some(&v[..]));
+                assert_eq!(
+                    codec::decode(&single, vs, "value").ok().as_deref(),
+                    Some(&v[..])
+                );
             }
         }
     }
@@ -152,17 +169,26 @@ pub fn check_pin(pin: &str) {
     assert!(!pin.contains('\0'));
     assert!(pin.len() <= 4095);
     for c in p.components() {
-        assert!(!matches!(c, Component::ParentDir), "{pin:?} → {p:?} keeps '..'");
+        assert!(
+            !matches!(c, Component::ParentDir),
+            "{pin:?} → {p:?} keeps '..'"
+        );
         if let Component::Normal(n) = c {
             assert!(n.len() <= 255, "{pin:?}: component of {} bytes", n.len());
         }
     }
     if !pin.starts_with('/') {
-        assert!(p.starts_with(root) && p != *root, "{pin:?} → {p:?} left the root");
+        assert!(
+            p.starts_with(root) && p != *root,
+            "{pin:?} → {p:?} left the root"
+        );
     }
     if paths::check_new_name(&p).is_ok() {
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-        assert!(!name.unwrap_or_default().contains('.'), "{p:?} accepted as a new name");
+        assert!(
+            !name.unwrap_or_default().contains('.'),
+            "{p:?} accepted as a new name"
+        );
     }
     // Only paths in the scratch tree: confine looks at the filesystem (read-only).
     if p.starts_with(root) {
