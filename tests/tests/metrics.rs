@@ -124,12 +124,19 @@ async fn scraped_counters_equal_a_known_call_sequence() {
     assert_eq!(after.get("bpfmapd_managed_maps"), 1.0);
     assert_eq!(after.get("bpfmapd_active_streams"), 0.0);
 
-    // An open dump is an active stream; a client that walks away is a CANCELLED call.
-    let fill = (1000..3000u32).map(|i| Entry::new(i.to_ne_bytes(), 3u64.to_ne_bytes()));
-    c.batch_update(&map, fill, Flag::Any).await.expect("fill");
+    // An open dump is an active stream; a client that walks away is a CANCELLED call. The
+    // map holds 16 MB, far more than the HTTP/2 windows and the daemon's two-message
+    // channel: the dump cannot finish while the client does not read.
+    let big_name = names::unique("metricsbig");
+    let big = MapRef::pin(big_name.as_str());
+    c.create_map(CreateMap::hash(&big_name, 4, 4096, 4096))
+        .await
+        .expect("create big");
+    let fill = (0..4000u32).map(|i| Entry::new(i.to_ne_bytes(), vec![3u8; 4096]));
+    c.batch_update(&big, fill, Flag::Any).await.expect("fill");
     let mut open = c
         .dump_with(
-            &map,
+            &big,
             DumpOptions {
                 batch_size: 1,
                 delete: false,
