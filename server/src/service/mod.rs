@@ -17,6 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{authorize, identity, Access, Identity};
+use crate::btf::BtfCache;
 use crate::error::{Error, Result};
 use crate::registry::{Registry, Resolved, Target};
 
@@ -24,12 +25,16 @@ use crate::registry::{Registry, Resolved, Target};
 #[derive(Debug, Clone)]
 pub struct MapService {
     registry: Arc<Registry>,
+    btf: Arc<BtfCache>,
 }
 
 impl MapService {
     /// A service over `registry`.
     pub fn new(registry: Arc<Registry>) -> MapService {
-        MapService { registry }
+        MapService {
+            registry,
+            btf: Arc::new(BtfCache::new()),
+        }
     }
 
     fn resolve(&self, r: &Option<pb::MapRef>) -> Result<Resolved> {
@@ -216,7 +221,7 @@ impl Svc for MapService {
         };
         let who = caller(&req, access, "Dump")?;
         let r = self.resolve(&req.get_ref().map)?;
-        let plan = dump::plan(&r.map, req.get_ref())?;
+        let plan = dump::plan(&r.map, req.get_ref(), &self.btf)?;
         if req.get_ref().delete {
             tracing::info!(caller = %who, rpc = "Dump", map = r.map.id, delete = true, "draining");
         }
@@ -238,6 +243,7 @@ impl Svc for MapService {
         };
         let r = self.resolve(&first.map)?;
         batch::check_update_target(&r.map)?;
+        let types = codec::Types::lazy(&r.map, &self.btf);
         let mut updated = 0u64;
         let mut next = Some(first);
         let result: Result<()> = async {
@@ -250,7 +256,7 @@ impl Svc for MapService {
                 let flag = pb::UpdateFlag::try_from(msg.flag).map_err(|_| {
                     Error::InvalidArgument(format!("unknown update flag {}", msg.flag))
                 })? as u64;
-                let packed = batch::pack(&r.map, &msg)
+                let packed = batch::pack(&r.map, &msg, &types)
                     .map_err(|e| e.prefixed(&format!("after {updated} entries were written: ")))?;
                 let (n, res) = batch::apply_update(r.map.clone(), packed, flag).await;
                 updated += n as u64;
@@ -274,7 +280,7 @@ impl Svc for MapService {
         let who = caller(&req, Access::Write, "BatchDelete")?;
         let req = req.into_inner();
         let r = self.resolve(&req.map)?;
-        let result = batch::delete(r.map.clone(), &req.keys).await;
+        let result = batch::delete(r.map.clone(), &req.keys, &self.btf).await;
         audit(&who, "BatchDelete", Some(r.map.id), &result);
         let (deleted, missing) = result?;
         Ok(Response::new(pb::BatchDeleteResponse { deleted, missing }))
