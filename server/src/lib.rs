@@ -11,6 +11,7 @@ pub mod btf;
 pub mod config;
 pub mod error;
 pub mod kernel;
+pub mod limits;
 pub mod registry;
 pub mod service;
 pub mod transport;

@@ -18,6 +18,7 @@ use super::codec::{check_format, encode, value_out, Side, Types};
 use crate::btf::{BtfCache, MapTypes};
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{BatchCursor, KernelError, Map, Op, ENOTSUPP};
+use crate::limits::StreamSlot;
 use crate::registry::{desc, Resolved};
 
 /// Messages in flight between the kernel reader and the encoder.
@@ -41,7 +42,12 @@ pub struct DumpPlan {
 }
 
 /// Checks a dump request against the map and picks the batch size.
-pub fn plan(map: &Map, req: &pb::DumpRequest, btf: &BtfCache) -> Result<DumpPlan> {
+pub fn plan(
+    map: &Map,
+    req: &pb::DumpRequest,
+    max_batch_entries: usize,
+    btf: &BtfCache,
+) -> Result<DumpPlan> {
     let format = super::format_of(req.format)?;
     if req.packed && format != pb::Format::Raw {
         return Err(Error::InvalidArgument(
@@ -76,6 +82,12 @@ pub fn plan(map: &Map, req: &pb::DumpRequest, btf: &BtfCache) -> Result<DumpPlan
         0 => (DEFAULT_MESSAGE_BYTES / entry).clamp(64, 16384).min(max),
         n => (n as usize).min(max),
     };
+    // The configured cap on entries per message applies to what the daemon sends too.
+    let batch = if max_batch_entries > 0 {
+        batch.min(max_batch_entries)
+    } else {
+        batch
+    };
     Ok(DumpPlan {
         format,
         types,
@@ -86,9 +98,15 @@ pub fn plan(map: &Map, req: &pb::DumpRequest, btf: &BtfCache) -> Result<DumpPlan
 }
 
 /// Starts the producer and returns the receiving end of the stream.
-pub fn start(r: Resolved, plan: DumpPlan) -> mpsc::Receiver<Result<pb::DumpResponse, Status>> {
+pub fn start(
+    r: Resolved,
+    plan: DumpPlan,
+    slot: StreamSlot,
+) -> mpsc::Receiver<Result<pb::DumpResponse, Status>> {
     let (tx, rx) = mpsc::channel(CHANNEL_SLOTS);
     tokio::task::spawn_blocking(move || {
+        // The identity's stream slot is held until the producer ends.
+        let _slot = slot;
         let started = Instant::now();
         let map = r.map;
         let delete = plan.delete;
