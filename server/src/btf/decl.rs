@@ -761,6 +761,7 @@ fn is_keyword(s: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 

@@ -686,6 +686,7 @@ fn read_field(
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::super::decl::Builder;
     use super::*;

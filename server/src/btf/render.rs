@@ -183,6 +183,7 @@ impl Renderer<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::super::decl::Builder;
     use super::*;

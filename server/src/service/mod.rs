@@ -254,7 +254,12 @@ impl Svc for MapService {
         let delete = req.get_ref().delete;
         let access = if delete { Access::Write } else { Access::Read };
         let r = self.open(&who, &req.get_ref().map, access, "Dump")?;
-        let plan = dump::plan(&r.map, req.get_ref(), self.limits.max_batch_entries, &self.btf)?;
+        let plan = dump::plan(
+            &r.map,
+            req.get_ref(),
+            self.limits.max_batch_entries,
+            &self.btf,
+        )?;
         let slot = self
             .streams
             .acquire(&who.key(), self.limits.max_streams_per_identity)?;

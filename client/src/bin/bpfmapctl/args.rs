@@ -68,6 +68,8 @@ pub struct Cli {
 }
 
 /// Top-level commands.
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Inspect and change maps.
