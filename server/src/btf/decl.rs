@@ -142,7 +142,12 @@ struct Parser<'a> {
     pos: usize,
     b: &'a mut Builder,
     scope: Scope,
+    depth: usize,
 }
+
+/// Deepest nesting of struct and union bodies (the parser recurses on them; a request must
+/// not be able to exhaust the daemon's stack).
+const MAX_NESTING: usize = 16;
 
 /// Largest key or value the kernel takes (KMALLOC_MAX_SIZE is larger; this keeps
 /// arithmetic small and messages early).
@@ -165,6 +170,7 @@ impl Builder {
             pos: 0,
             b: self,
             scope: Scope::default(),
+            depth: 0,
         };
         let mut last = None;
         while p.pos < p.toks.len() {
@@ -571,6 +577,12 @@ impl Parser<'_> {
                 });
         }
         self.expect('{')?;
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(format!(
+                "structs and unions nest deeper than {MAX_NESTING} levels"
+            ));
+        }
         let mut fields: Vec<Field> = Vec::new();
         while !self.eat('}') {
             if self.pos >= self.toks.len() {
@@ -867,6 +879,7 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
+        let deep = "struct { ".repeat(100_000);
         for (src, words) in [
             ("", "empty"),
             ("struct x", "not declared"),
@@ -879,6 +892,7 @@ mod tests {
             ("void", "void"),
             ("struct x { }", "no fields"),
             ("__u32 $", "unexpected character"),
+            (deep.as_str(), "nest deeper"),
         ] {
             let mut b = Builder::new();
             match b.declare(src) {

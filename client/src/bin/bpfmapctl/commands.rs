@@ -312,36 +312,30 @@ async fn lookup(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     // Bloom filter test: the value is the element.
-    if a.value.is_some() || a.value_num.is_some() || a.value_json.is_some() {
-        let (data, shown) = match (&a.value, a.value_num, &a.value_json) {
-            (Some(words), _, _) => (Data::from(concat(words)), hex_json(&concat(words))),
-            (None, Some(n), _) => {
-                let info = client.get_map(&a.map).await?;
-                (
-                    Data::Number(n),
-                    hex_json(&number_bytes(n, info.value_size)?),
-                )
-            }
-            (None, None, Some(j)) => (
-                Data::json(j.clone()),
-                serde_json::from_str(j).unwrap_or(Json::String(j.clone())),
-            ),
-            (None, None, None) => (Data::from(Vec::new()), Json::Array(Vec::new())),
-        };
-        if !client.bloom_contains(&a.map, data).await? {
-            return Err(Failure::Remote(bpfmap_client::Error::from(
-                tonic::Status::not_found("value not in the bloom filter (surely absent)"),
-            )));
+    if let Some(j) = &a.value_json {
+        if !client.bloom_contains(&a.map, Data::json(j.clone())).await? {
+            return Err(not_in_bloom());
         }
         if ctx.json {
-            return ctx.print_json(out, &serde_json::json!({"value": shown}));
+            let v: Json = serde_json::from_str(j).unwrap_or(Json::String(j.clone()));
+            return ctx.print_json(out, &serde_json::json!({"value": v}));
         }
-        let text = match &shown {
-            Json::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        writeln!(out, "value: {text}")?;
+        writeln!(out, "value: {j}")?;
         return Ok(());
+    }
+    if a.value.is_some() || a.value_num.is_some() {
+        let (data, shown) = match (&a.value, a.value_num) {
+            (Some(words), _) => (Data::from(concat(words)), concat(words)),
+            (None, Some(n)) => {
+                let info = client.get_map(&a.map).await?;
+                (Data::Number(n), number_bytes(n, info.value_size)?)
+            }
+            (None, None) => (Data::from(Vec::new()), Vec::new()),
+        };
+        if !client.bloom_contains(&a.map, data).await? {
+            return Err(not_in_bloom());
+        }
+        return ctx.value(out, &[], &Value::Single(shown));
     }
     let key = optional_key(client, &a.map, &a.key).await?.ok_or_else(|| {
         Failure::Usage("lookup needs --key (or --value for bloom filters)".into())
@@ -368,6 +362,12 @@ async fn lookup(
             Ok(())
         }
     }
+}
+
+fn not_in_bloom() -> Failure {
+    Failure::Remote(bpfmap_client::Error::from(tonic::Status::not_found(
+        "value not in the bloom filter (surely absent)",
+    )))
 }
 
 #[cfg(test)]
