@@ -17,6 +17,13 @@ use crate::registry::desc;
 /// Entries from which a batch runs on a blocking thread.
 const BLOCKING_FROM: usize = 1024;
 
+/// Bytes to reserve up front for `n` items of `size`: the request's own size bounds what it
+/// can decode to, but not `n × size` for empty entries of a huge map, so cap the guess and
+/// let the vectors grow with what really arrives.
+fn reserve(n: usize, size: usize) -> usize {
+    n.saturating_mul(size).min(16 << 20)
+}
+
 /// Keys and values of one batch in the kernel's layout.
 #[derive(Debug, Default)]
 pub struct Packed {
@@ -69,8 +76,8 @@ pub fn pack(map: &Map, req: &pb::BatchUpdateRequest, types: &Types<'_>) -> Resul
         });
     }
     let mut out = Packed {
-        keys: Vec::with_capacity(req.entries.len() * ks),
-        values: Vec::with_capacity(req.entries.len() * vs),
+        keys: Vec::with_capacity(reserve(req.entries.len(), ks)),
+        values: Vec::with_capacity(reserve(req.entries.len(), vs)),
         count: 0,
     };
     for (i, e) in req.entries.iter().enumerate() {
@@ -175,7 +182,7 @@ pub async fn delete(map: Arc<Map>, keys: &[pb::Data], btf: &BtfCache) -> Result<
         return Err(Error::unsupported(map.kind, Op::Delete));
     }
     let ks = map.key_size as usize;
-    let mut flat = Vec::with_capacity(keys.len() * ks);
+    let mut flat = Vec::with_capacity(reserve(keys.len(), ks));
     {
         let types = Types::lazy(&map, btf);
         for (i, k) in keys.iter().enumerate() {
