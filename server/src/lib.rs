@@ -7,6 +7,7 @@
 //! place. [`metrics`] counts calls for Prometheus.
 
 pub mod auth;
+pub mod btf;
 pub mod config;
 pub mod error;
 pub mod kernel;
