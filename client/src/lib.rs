@@ -1,7 +1,8 @@
 //! Typed async client for `bpfmapd`, the daemon that manages Linux eBPF maps over gRPC.
 //!
 //! [`Client`] has a typed method for every RPC of `bpfmap.v1.MapService`: keys and values
-//! as byte slices, plain-old-data helpers ([`Client::update_pod`], [`Client::lookup_pod`]),
+//! as byte slices (or typed JSON for maps with BTF: [`Data::json`], [`Client::lookup_json`],
+//! [`Client::dump_json`], [`CreateMap::key_type`]), plain-old-data helpers ([`Client::update_pod`], [`Client::lookup_pod`]),
 //! per-CPU helpers, a streaming [`Client::dump`] over the packed fast path and a chunked
 //! [`Client::batch_update`], and live streams: [`Client::read_events`] (ring buffer and perf
 //! event records) and [`Client::watch`] (a map's changes). Every failure is one [`Error`]
@@ -26,6 +27,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Many hosts: a [`Fleet`] runs any call on every host concurrently (concurrency cap,
+//! per-host deadline, one [`HostResult`] per host); [`Client::sync`] makes a map equal to a
+//! list of entries and reports what changed.
+//!
 //! The module [`proto`] re-exports the wire types and the generated `MapServiceClient`;
 //! [`connect`] returns that generated client for code that wants the raw API.
 
@@ -43,12 +48,15 @@ mod data;
 mod dump;
 mod elements;
 mod error;
+pub mod fleet;
 mod layout;
 mod live;
 mod mapref;
 mod pod;
 pub mod snapshot;
+pub mod sync;
 mod tls;
+mod typed;
 
 pub use batch::BatchDeleted;
 pub use client::Client;
@@ -59,12 +67,15 @@ pub use create::{CreateMap, BPF_F_NO_PREALLOC};
 pub use data::{Data, Entry, Flag, Value};
 pub use dump::{Batch, Dump, DumpBatches, DumpOptions};
 pub use error::{code_name, Error};
+pub use fleet::{Fleet, FleetHost, HostResult};
 pub use layout::{is_per_cpu, map_type_name, parse_map_type, Layout};
 pub use live::{Change, ChangeKind, Event, Events, Watch, WatchUpdate};
 pub use mapref::{MapRef, ParseMapRefError};
 pub use pod::from_bytes;
-pub use proto::{MapInfo, MapType};
+pub use proto::{Format, MapInfo, MapType};
+pub use sync::{SyncOptions, SyncReport};
 pub use tls::TlsOptions;
+pub use typed::{JsonEntry, JsonValue};
 
 use tonic::transport::Channel;
 

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use bpfmap_proto::v1::{data::Form, Data, Format};
 use bpfmapd::kernel::{CreateParams, Map};
 use bpfmapd::registry::paths;
-use bpfmapd::service::codec;
+use bpfmapd::service::codec::{self, Side, Types};
 use bytes::Bytes;
 
 /// Key/value sizes tried for every `Data`.
@@ -28,10 +28,14 @@ const FORMATS: [Format; 4] = [Format::Raw, Format::Hex, Format::Number, Format::
 /// and checks that it decodes back to the same bytes.
 pub fn check_data(d: &Data) {
     for size in SIZES {
-        let Ok(bytes) = codec::decode(d, size, "key") else {
+        let Ok(bytes) = codec::decode(d, size, "key", &Types::none(), Side::Key) else {
             continue;
         };
-        assert_eq!(bytes.len(), size, "decode returned the wrong length for {d:?}");
+        assert_eq!(
+            bytes.len(),
+            size,
+            "decode returned the wrong length for {d:?}"
+        );
         if let Some(Form::Raw(raw)) = &d.form {
             assert_eq!(&bytes[..], &raw[..]);
         }
@@ -42,8 +46,14 @@ pub fn check_data(d: &Data) {
 /// Encodes `bytes` in every format; whatever encodes must decode to `bytes`.
 pub fn round_trip(bytes: &[u8]) {
     for f in FORMATS {
-        if let Ok(enc) = codec::encode(Bytes::copy_from_slice(bytes), f, "value") {
-            let back = codec::decode(&enc, bytes.len(), "value")
+        if let Ok(enc) = codec::encode(
+            Bytes::copy_from_slice(bytes),
+            f,
+            "value",
+            &Types::none(),
+            Side::Value,
+        ) {
+            let back = codec::decode(&enc, bytes.len(), "value", &Types::none(), Side::Value)
                 .unwrap_or_else(|e| panic!("{f:?} output {enc:?} does not decode: {e}"));
             assert_eq!(back, bytes, "{f:?} round trip");
             if let Some(Form::Hex(h)) = &enc.form {
@@ -58,10 +68,15 @@ pub fn check_hex(text: &str) {
     if let Ok(bytes) = bpfmap_proto::hex::parse(text) {
         let f = bpfmap_proto::hex::format(&bytes);
         assert!(
-            f.bytes().all(|c| c == b' ' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            f.bytes()
+                .all(|c| c == b' ' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
             "format gave {f:?}"
         );
-        assert_eq!(bpfmap_proto::hex::parse(&f).ok(), Some(bytes), "{text:?} → {f:?}");
+        assert_eq!(
+            bpfmap_proto::hex::parse(&f).ok(),
+            Some(bytes),
+            "{text:?} → {f:?}"
+        );
     }
 }
 
@@ -101,13 +116,20 @@ pub fn maps() -> &'static [Map] {
 /// `value_in` on every map; a value that goes in comes out (raw) as the same bytes.
 pub fn check_value(value: Option<&Data>, per_cpu: &[Data]) {
     for map in maps() {
-        let Ok(v) = codec::value_in(map, value, per_cpu) else {
+        let Ok(v) = codec::value_in(map, value, per_cpu, &Types::none()) else {
             continue;
         };
-        assert_eq!(v.len(), map.value_stride(), "value_in length on {}", map.name);
+        assert_eq!(
+            v.len(),
+            map.value_stride(),
+            "value_in length on {}",
+            map.name
+        );
         let vs = map.value_size as usize;
         for f in FORMATS {
-            let Ok((single, cpus)) = codec::value_out(map, Bytes::from(v.clone()), f) else {
+            let Ok((single, cpus)) =
+                codec::value_out(map, Bytes::from(v.clone()), f, &Types::none())
+            else {
                 continue;
             };
             if map.kind.is_percpu() {
@@ -115,13 +137,19 @@ pub fn check_value(value: Option<&Data>, per_cpu: &[Data]) {
                 assert_eq!(cpus.len() as u32, map.percpu_count());
                 if f == Format::Raw {
                     // Back in as per-CPU values: the same kernel bytes (padding is zero).
-                    let again = codec::value_in(map, None, &cpus).expect("value_out → value_in");
+                    let again = codec::value_in(map, None, &cpus, &Types::none())
+                        .expect("value_out → value_in");
                     assert_eq!(again, v);
                 }
             } else {
                 assert!(cpus.is_empty());
                 let single = single.expect("a value");
-                assert_eq!(codec::decode(&single, vs, "value").ok().as_deref(), Some(&v[..]));
+                assert_eq!(
+                    codec::decode(&single, vs, "value", &Types::none(), Side::Value)
+                        .ok()
+                        .as_deref(),
+                    Some(&v[..])
+                );
             }
         }
     }
@@ -152,17 +180,26 @@ pub fn check_pin(pin: &str) {
     assert!(!pin.contains('\0'));
     assert!(pin.len() <= 4095);
     for c in p.components() {
-        assert!(!matches!(c, Component::ParentDir), "{pin:?} → {p:?} keeps '..'");
+        assert!(
+            !matches!(c, Component::ParentDir),
+            "{pin:?} → {p:?} keeps '..'"
+        );
         if let Component::Normal(n) = c {
             assert!(n.len() <= 255, "{pin:?}: component of {} bytes", n.len());
         }
     }
     if !pin.starts_with('/') {
-        assert!(p.starts_with(root) && p != *root, "{pin:?} → {p:?} left the root");
+        assert!(
+            p.starts_with(root) && p != *root,
+            "{pin:?} → {p:?} left the root"
+        );
     }
     if paths::check_new_name(&p).is_ok() {
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-        assert!(!name.unwrap_or_default().contains('.'), "{p:?} accepted as a new name");
+        assert!(
+            !name.unwrap_or_default().contains('.'),
+            "{p:?} accepted as a new name"
+        );
     }
     // Only paths in the scratch tree: confine looks at the filesystem (read-only).
     if p.starts_with(root) {

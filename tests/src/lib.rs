@@ -27,7 +27,8 @@
 //! thread counts), [`api`] (request builders,
 //! status assertions, dump and batch helpers), [`names`] (unique map names), [`certs`] (CAs and
 //! certificates made with rcgen), [`policy`] (policy files), [`peer`] (the helper that runs as
-//! another user, and test groups).
+//! another user, and test groups), [`netns`] and [`lab`] (daemons in their own network
+//! namespaces, for fleet tests), [`metrics`] (scraping `--metrics-listen`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -39,8 +40,11 @@ pub mod certs;
 pub mod daemon;
 pub mod events;
 pub mod kernel;
+pub mod lab;
 pub mod live;
+pub mod metrics;
 pub mod names;
+pub mod netns;
 pub mod peer;
 pub mod policy;
 pub mod prog;

@@ -10,6 +10,7 @@
 
 mod fanout;
 mod reader;
+mod record_type;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -24,6 +25,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 pub use fanout::{Inlet, Item, Record};
+pub use record_type::RecordType;
 
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{KernelError, Map, Op, RawEvent};

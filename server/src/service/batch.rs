@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use bpfmap_proto::v1 as pb;
 
-use super::codec::{decode, value_in};
+use super::codec::{decode, value_in, Side, Types};
+use crate::btf::BtfCache;
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{KernelError, Map, Op, ENOTSUPP};
 use crate::registry::desc;
@@ -49,7 +50,7 @@ pub fn check_update_target(map: &Map) -> Result<()> {
 }
 
 /// Decodes one BatchUpdateRequest's entries (or packed block) into the kernel's layout.
-pub fn pack(map: &Map, req: &pb::BatchUpdateRequest) -> Result<Packed> {
+pub fn pack(map: &Map, req: &pb::BatchUpdateRequest, types: &Types<'_>) -> Result<Packed> {
     let ks = map.key_size as usize;
     let vs = map.value_stride();
     if let Some(p) = &req.packed {
@@ -92,11 +93,16 @@ pub fn pack(map: &Map, req: &pb::BatchUpdateRequest) -> Result<Packed> {
                 .key
                 .as_ref()
                 .ok_or_else(|| Error::InvalidArgument(format!("entries[{i}].key is required")))?;
-            out.keys
-                .extend(decode(key, ks, &format!("entries[{i}].key"))?);
+            out.keys.extend(decode(
+                key,
+                ks,
+                &format!("entries[{i}].key"),
+                types,
+                Side::Key,
+            )?);
         }
         out.values.extend(
-            value_in(map, e.value.as_ref(), &e.per_cpu_values)
+            value_in(map, e.value.as_ref(), &e.per_cpu_values, types)
                 .map_err(|e| e.prefixed(&format!("entries[{i}]: ")))?,
         );
         out.count += 1;
@@ -171,14 +177,17 @@ fn update_sync(map: &Map, b: &Packed, flag: u64) -> (usize, Result<()>) {
 
 /// Deletes `keys`; keys that are not in the map are counted as missing, not as errors.
 /// Returns (deleted, missing).
-pub async fn delete(map: Arc<Map>, keys: &[pb::Data]) -> Result<(u64, u64)> {
+pub async fn delete(map: Arc<Map>, keys: &[pb::Data], btf: &BtfCache) -> Result<(u64, u64)> {
     if !map.kind.supports(Op::Delete) {
         return Err(Error::unsupported(map.kind, Op::Delete));
     }
     let ks = map.key_size as usize;
     let mut flat = Vec::with_capacity(reserve(keys.len(), ks));
-    for (i, k) in keys.iter().enumerate() {
-        flat.extend(decode(k, ks, &format!("keys[{i}]"))?);
+    {
+        let types = Types::lazy(&map, btf);
+        for (i, k) in keys.iter().enumerate() {
+            flat.extend(decode(k, ks, &format!("keys[{i}]"), &types, Side::Key)?);
+        }
     }
     let count = keys.len();
     if count >= BLOCKING_FROM {

@@ -20,9 +20,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{identity, Access, Authorizer, Identity, MapFacts};
+use crate::btf::BtfCache;
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::limits::{Limits, StreamCounter};
+use crate::metrics::Metrics;
 use crate::registry::{Registry, Resolved, Target};
 use crate::watch::Watches;
 
@@ -39,6 +41,8 @@ pub struct MapService {
     auth: Arc<Authorizer>,
     limits: Arc<Limits>,
     streams: Arc<StreamCounter>,
+    metrics: Arc<Metrics>,
+    btf: Arc<BtfCache>,
 }
 
 impl MapService {
@@ -52,6 +56,8 @@ impl MapService {
             auth,
             limits: Arc::new(limits),
             streams: Arc::default(),
+            metrics: Arc::default(),
+            btf: Arc::new(BtfCache::new()),
         }
     }
 
@@ -59,6 +65,13 @@ impl MapService {
     /// graceful stop does not wait for streams that never end by themselves.
     pub fn with_shutdown(mut self, shutdown: signal::Receiver<bool>) -> MapService {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// Counts streams in `streams` and entries in `metrics` (shared with the scrape endpoint).
+    pub fn with_metrics(mut self, streams: Arc<StreamCounter>, metrics: Arc<Metrics>) -> Self {
+        self.streams = streams;
+        self.metrics = metrics;
         self
     }
 
@@ -234,6 +247,7 @@ impl Svc for MapService {
         let result = self.update(&who, &r, req.get_ref());
         audit(&who, "Update", Some(r.map.id), &result);
         result?;
+        self.metrics.entries_written.inc();
         Ok(Response::new(pb::UpdateResponse {}))
     }
 
@@ -246,6 +260,7 @@ impl Svc for MapService {
         let result = self.delete(&r, req.get_ref());
         audit(&who, "Delete", Some(r.map.id), &result);
         result?;
+        self.metrics.entries_deleted.inc();
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
@@ -257,7 +272,9 @@ impl Svc for MapService {
         let r = self.open(&who, &req.get_ref().map, Access::Write, "LookupAndDelete")?;
         let result = self.lookup_and_delete(&r, req.get_ref());
         audit(&who, "LookupAndDelete", Some(r.map.id), &result);
-        Ok(Response::new(result?))
+        let found = result?;
+        self.metrics.entries_deleted.inc();
+        Ok(Response::new(found))
     }
 
     async fn get_next_key(
@@ -279,14 +296,19 @@ impl Svc for MapService {
         let delete = req.get_ref().delete;
         let access = if delete { Access::Write } else { Access::Read };
         let r = self.open(&who, &req.get_ref().map, access, "Dump")?;
-        let plan = dump::plan(&r.map, req.get_ref(), self.limits.max_batch_entries)?;
+        let plan = dump::plan(
+            &r.map,
+            req.get_ref(),
+            self.limits.max_batch_entries,
+            &self.btf,
+        )?;
         let slot = self
             .streams
             .acquire(&who.key(), self.limits.max_streams_per_identity)?;
         if delete {
             tracing::info!(caller = %who, rpc = "Dump", map = r.map.id, delete = true, "draining");
         }
-        let rx = dump::start(r, plan, slot);
+        let rx = dump::start(r, plan, slot, self.metrics.entries_streamed.clone());
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -307,6 +329,7 @@ impl Svc for MapService {
         };
         let r = self.open(&who, &first.map, Access::Write, "BatchUpdate")?;
         batch::check_update_target(&r.map)?;
+        let types = codec::Types::lazy(&r.map, &self.btf);
         let mut updated = 0u64;
         let mut next = Some(first);
         let result: Result<()> = async {
@@ -324,9 +347,10 @@ impl Svc for MapService {
                 let flag = pb::UpdateFlag::try_from(msg.flag).map_err(|_| {
                     Error::InvalidArgument(format!("unknown update flag {}", msg.flag))
                 })? as u64;
-                let packed = batch::pack(&r.map, &msg)?;
+                let packed = batch::pack(&r.map, &msg, &types)?;
                 let (n, res) = batch::apply_update(r.map.clone(), packed, flag).await;
                 updated += n as u64;
+                self.metrics.entries_written.inc_by(n as u64);
                 res?;
                 next = stream.message().await.map_err(stream_error)?;
             }
@@ -348,9 +372,10 @@ impl Svc for MapService {
         let req = req.into_inner();
         let r = self.open(&who, &req.map, Access::Write, "BatchDelete")?;
         self.limits.check_batch(req.keys.len(), "a BatchDelete")?;
-        let result = batch::delete(r.map.clone(), &req.keys).await;
+        let result = batch::delete(r.map.clone(), &req.keys, &self.btf).await;
         audit(&who, "BatchDelete", Some(r.map.id), &result);
         let (deleted, missing) = result?;
+        self.metrics.entries_deleted.inc_by(deleted);
         Ok(Response::new(pb::BatchDeleteResponse { deleted, missing }))
     }
 
@@ -362,7 +387,7 @@ impl Svc for MapService {
     ) -> Result<Response<Self::ReadEventsStream>, Status> {
         let who = identity::of(&req);
         let r = self.open(&who, &req.get_ref().map, Access::Read, "ReadEvents")?;
-        let format = read_events::plan(&r.map, req.get_ref())?;
+        let format = read_events::plan(&r.map, req.get_ref(), &self.btf)?;
         let slot = self
             .streams
             .acquire(&who.key(), self.limits.max_streams_per_identity)?;
@@ -380,7 +405,7 @@ impl Svc for MapService {
     ) -> Result<Response<Self::WatchStream>, Status> {
         let who = identity::of(&req);
         let r = self.open(&who, &req.get_ref().map, Access::Read, "Watch")?;
-        let format = watch::plan(&r.map, req.get_ref())?;
+        let format = watch::plan(&r.map, req.get_ref(), &self.btf)?;
         let interval = self.watches.interval(req.get_ref().interval_ms)?;
         let slot = self
             .streams

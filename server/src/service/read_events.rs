@@ -5,15 +5,17 @@
 //! with it the subscriber's place in the hub (the last one stops the map's consumer).
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bpfmap_proto::v1 as pb;
 use futures::Stream;
 use tokio::sync::watch;
 use tonic::Status;
 
-use super::codec::encode;
+use super::codec::{encode, Side, Types};
+use crate::btf::BtfCache;
 use crate::error::{Error, Result};
-use crate::events::{Item, Subscription};
+use crate::events::{Item, RecordType, Subscription};
 use crate::kernel::{types::num, Map};
 use crate::limits::StreamSlot;
 use crate::registry::desc;
@@ -21,8 +23,15 @@ use crate::registry::desc;
 /// The response stream of ReadEvents.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
-/// Checks a ReadEvents request against the map; returns the format of records.
-pub fn plan(map: &Map, req: &pb::ReadEventsRequest) -> Result<pb::Format> {
+/// How records are sent: a format, and for FORMAT_JSON the record's type.
+#[derive(Debug, Clone)]
+pub struct RecordFormat {
+    format: pb::Format,
+    typed: Option<Arc<RecordType>>,
+}
+
+/// Checks a ReadEvents request against the map; returns how records are sent.
+pub fn plan(map: &Map, req: &pb::ReadEventsRequest, btf: &BtfCache) -> Result<RecordFormat> {
     if !matches!(map.kind.0, num::RINGBUF | num::PERF_EVENT_ARRAY) {
         return Err(Error::InvalidArgument(format!(
             "ReadEvents reads ringbuf and perf_event_array maps; {} is not one: use Dump or Watch for its entries",
@@ -30,31 +39,38 @@ pub fn plan(map: &Map, req: &pb::ReadEventsRequest) -> Result<pb::Format> {
         )));
     }
     let format = super::format_of(req.format)?;
-    match (format, req.record_type.is_empty()) {
-        (pb::Format::Json, true) => Err(Error::InvalidArgument(
-            "FORMAT_JSON needs record_type, the BTF type of a record".into(),
-        )),
-        (pb::Format::Json, false) => Err(Error::InvalidArgument(
-            "typed records (FORMAT_JSON with record_type) need BTF support, which this daemon does not have yet: use FORMAT_RAW, FORMAT_HEX or FORMAT_NUMBER".into(),
-        )),
-        (_, false) => Err(Error::InvalidArgument(
-            "record_type is for FORMAT_JSON only".into(),
-        )),
-        (f, true) => Ok(f),
-    }
+    let typed = match (format, req.record_type.trim().is_empty()) {
+        (pb::Format::Json, true) => {
+            return Err(Error::InvalidArgument(
+                "FORMAT_JSON needs record_type: a type name of the program's BTF (\"struct event\") or a C declaration".into(),
+            ))
+        }
+        (pb::Format::Json, false) => Some(Arc::new(RecordType::resolve(
+            map,
+            &req.record_type,
+            btf,
+        )?)),
+        (_, false) => {
+            return Err(Error::InvalidArgument(
+                "record_type is for FORMAT_JSON only".into(),
+            ))
+        }
+        (_, true) => None,
+    };
+    Ok(RecordFormat { format, typed })
 }
 
 /// The stream of events of `sub`, until the client leaves, the daemon stops or reading
 /// fails.
 pub fn stream(
     sub: Subscription,
-    format: pb::Format,
+    format: RecordFormat,
     slot: StreamSlot,
     shutdown: watch::Receiver<bool>,
 ) -> EventStream {
     struct State {
         sub: Subscription,
-        format: pb::Format,
+        format: RecordFormat,
         _slot: StreamSlot,
         shutdown: watch::Receiver<bool>,
         done: bool,
@@ -80,14 +96,14 @@ pub fn stream(
                 next = st.sub.next() => next,
             },
         };
-        let msg = next.and_then(|item| event(item, st.format));
+        let msg = next.and_then(|item| event(item, &st.format));
         st.done = msg.is_err();
         Some((msg.map_err(Status::from), st))
     }))
 }
 
 /// One queue item as the wire's Event.
-fn event(item: Item, format: pb::Format) -> Result<pb::Event> {
+fn event(item: Item, format: &RecordFormat) -> Result<pb::Event> {
     let Some(record) = item.record else {
         return Ok(pb::Event {
             data: None,
@@ -97,7 +113,18 @@ fn event(item: Item, format: pb::Format) -> Result<pb::Event> {
         });
     };
     Ok(pb::Event {
-        data: Some(encode(record.data, format, "record")?),
+        data: Some(match &format.typed {
+            Some(t) => pb::Data {
+                form: Some(pb::data::Form::Json(t.format(&record.data)?)),
+            },
+            None => encode(
+                record.data,
+                format.format,
+                "record",
+                &Types::none(),
+                Side::Value,
+            )?,
+        }),
         cpu: record.cpu,
         lost: item.lost,
         time_ns: record.time_ns,

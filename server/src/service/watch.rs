@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bpfmap_proto::v1 as pb;
 use bytes::Bytes;
@@ -15,7 +16,8 @@ use prost::Message;
 use tokio::sync::watch;
 use tonic::Status;
 
-use super::codec::{check_format, encode, value_out};
+use super::codec::{check_format, encode, value_out, Side, Types};
+use crate::btf::{BtfCache, MapTypes};
 use crate::error::{Error, Result};
 use crate::kernel::{types::num, Map};
 use crate::limits::StreamSlot;
@@ -28,8 +30,15 @@ const MESSAGE_BYTES: usize = 1 << 20;
 /// The response stream of Watch.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send>>;
 
+/// How entries are sent: a format, and the map's BTF types for FORMAT_JSON.
+#[derive(Debug, Clone)]
+pub struct EntryFormat {
+    format: pb::Format,
+    types: Option<Arc<MapTypes>>,
+}
+
 /// Checks that `map` can be watched in `format`.
-pub fn plan(map: &Map, req: &pb::WatchRequest) -> Result<pb::Format> {
+pub fn plan(map: &Map, req: &pb::WatchRequest, btf: &BtfCache) -> Result<EntryFormat> {
     let watchable = matches!(
         map.kind.0,
         num::HASH
@@ -54,21 +63,27 @@ pub fn plan(map: &Map, req: &pb::WatchRequest) -> Result<pb::Format> {
         )));
     }
     let format = super::format_of(req.format)?;
-    check_format(map, format)?;
-    Ok(format)
+    let lazy = Types::lazy(map, btf);
+    check_format(map, format, &lazy)?;
+    let types = if format == pb::Format::Json {
+        lazy.get()?.cloned()
+    } else {
+        None
+    };
+    Ok(EntryFormat { format, types })
 }
 
 /// The stream of `watcher`'s updates, until the client leaves, the daemon stops or a read
 /// of the map fails.
 pub fn stream(
     watcher: Watcher,
-    format: pb::Format,
+    format: EntryFormat,
     slot: StreamSlot,
     shutdown: watch::Receiver<bool>,
 ) -> WatchStream {
     struct State {
         watcher: Watcher,
-        format: pb::Format,
+        format: EntryFormat,
         _slot: StreamSlot,
         shutdown: watch::Receiver<bool>,
         queued: VecDeque<pb::WatchResponse>,
@@ -95,7 +110,7 @@ pub fn stream(
                 () = super::stopping(&mut st.shutdown) => return None,
                 next = st.watcher.next() => next,
             };
-            match next.and_then(|u| messages(st.watcher.map(), u, st.format)) {
+            match next.and_then(|u| messages(st.watcher.map(), u, &st.format)) {
                 Ok(msgs) => st.queued = msgs,
                 Err(e) => {
                     st.done = true;
@@ -107,7 +122,12 @@ pub fn stream(
 }
 
 /// An update as one or more messages, each under [`MESSAGE_BYTES`].
-fn messages(map: &Map, update: Update, format: pb::Format) -> Result<VecDeque<pb::WatchResponse>> {
+fn messages(
+    map: &Map,
+    update: Update,
+    format: &EntryFormat,
+) -> Result<VecDeque<pb::WatchResponse>> {
+    let types = Types::fixed(map, format.types.clone());
     let (initial, changes, count, time_ns) = match update {
         Update::Snapshot { entries, time_ns } => {
             let count = entries.len() as u64;
@@ -137,7 +157,7 @@ fn messages(map: &Map, update: Update, format: pb::Format) -> Result<VecDeque<pb
     let mut out = VecDeque::new();
     let (mut batch, mut bytes) = (Vec::new(), 0usize);
     for c in changes {
-        let c = change(map, c, format)?;
+        let c = change(map, c, format.format, &types)?;
         let len = c.encoded_len() + 4;
         if !batch.is_empty() && bytes + len > MESSAGE_BYTES {
             out.push_back(new(std::mem::take(&mut batch)));
@@ -153,19 +173,25 @@ fn messages(map: &Map, update: Update, format: pb::Format) -> Result<VecDeque<pb
     Ok(out)
 }
 
-fn change(map: &Map, c: Change, format: pb::Format) -> Result<pb::Change> {
+fn change(map: &Map, c: Change, format: pb::Format, types: &Types<'_>) -> Result<pb::Change> {
     let kind = match c.kind {
         Kind::Added => pb::change::Kind::Added,
         Kind::Changed => pb::change::Kind::Changed,
         Kind::Removed => pb::change::Kind::Removed,
     };
     let (value, per_cpu_values) = match c.value {
-        Some(v) => value_out(map, v, format)?,
+        Some(v) => value_out(map, v, format, types)?,
         None => (None, Vec::new()),
     };
     Ok(pb::Change {
         kind: kind as i32,
-        key: Some(encode(Bytes::clone(&c.key), format, "key")?),
+        key: Some(encode(
+            Bytes::clone(&c.key),
+            format,
+            "key",
+            types,
+            Side::Key,
+        )?),
         value,
         per_cpu_values,
     })
