@@ -20,6 +20,8 @@ pub struct Event {
     /// (Perf records come as the kernel stores them: padded to a multiple of 8 bytes,
     /// counting a 4-byte size before the data.)
     pub data: Option<bytes::Bytes>,
+    /// The record as typed JSON, for [`Client::read_events_typed`] (then `data` is None).
+    pub json: Option<String>,
     /// Perf event arrays: the CPU whose buffer held the record.
     pub cpu: Option<u32>,
     /// Records this subscriber lost just before this event: it read too slowly (the
@@ -124,9 +126,10 @@ impl Stream for Watch {
 
 fn event(e: proto::Event) -> Result<Event, Error> {
     use proto::data::Form;
-    let data = match e.data.and_then(|d| d.form) {
-        None => None,
-        Some(Form::Raw(b)) => Some(b),
+    let (data, json) = match e.data.and_then(|d| d.form) {
+        None => (None, None),
+        Some(Form::Raw(b)) => (Some(b), None),
+        Some(Form::Json(j)) => (None, Some(j)),
         Some(other) => {
             return Err(Error::Protocol(format!(
                 "a record came as {other:?}, expected raw bytes"
@@ -135,6 +138,7 @@ fn event(e: proto::Event) -> Result<Event, Error> {
     };
     Ok(Event {
         data,
+        json,
         cpu: e.cpu,
         lost: e.lost,
         time_ns: e.time_ns,
@@ -217,11 +221,47 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn read_events(&self, map: impl Into<MapRef>) -> Result<Events, Error> {
+        self.events_request(map.into(), Format::Raw, String::new())
+            .await
+    }
+
+    /// [`read_events`](Client::read_events) with each record decoded as typed JSON
+    /// ([`Event::json`]) by `record_type`: a type name of the BTF of the program that writes
+    /// the map (`"struct event"`), or a C declaration
+    /// (`"struct event { __u64 seq; __u32 len; }"`).
+    ///
+    /// ```no_run
+    /// # async fn f(client: bpfmap_client::Client) -> Result<(), bpfmap_client::Error> {
+    /// use futures::TryStreamExt;
+    /// let map = bpfmap_client::MapRef::name("events");
+    /// let mut events = client.read_events_typed(map, "struct event").await?;
+    /// while let Some(e) = events.try_next().await? {
+    ///     if let Some(json) = e.json {
+    ///         println!("{json}"); // {"seq":7,"len":32,"index":0}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_events_typed(
+        &self,
+        map: impl Into<MapRef>,
+        record_type: impl Into<String>,
+    ) -> Result<Events, Error> {
+        self.events_request(map.into(), Format::Json, record_type.into())
+            .await
+    }
+
+    async fn events_request(
+        &self,
+        map: MapRef,
+        format: Format,
+        record_type: String,
+    ) -> Result<Events, Error> {
         let info = self.get_map(map).await?;
         let req = proto::ReadEventsRequest {
             map: Some(MapRef::Id(info.id).to_proto()),
-            format: Format::Raw as i32,
-            record_type: String::new(),
+            format: format as i32,
+            record_type,
         };
         let stream = self.inner.clone().read_events(req).await?.into_inner();
         let inner = stream.map(|m| m.map_err(Error::from).and_then(event));
@@ -344,6 +384,7 @@ mod tests {
             e.ok(),
             Some(Event {
                 data: Some(bytes::Bytes::from_static(&[1, 2])),
+                json: None,
                 cpu: Some(1),
                 lost: 3,
                 time_ns: 4

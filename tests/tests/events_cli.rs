@@ -123,3 +123,41 @@ async fn map_events_refuses_what_it_cannot_follow() {
     let err = two.usage_err(&["map", "events", "id:1"]);
     assert!(err.contains("one --server"), "{err}");
 }
+
+#[tokio::test]
+async fn map_events_decodes_records_with_a_record_type() {
+    let Some(t) = TestEnv::start().await else {
+        return;
+    };
+    let ctl = Ctl::new(&t.daemon.unix_addr(), t.daemon.dir());
+    let prog = EventsProgram::load();
+    prog.send([5, 6]);
+    let id = format!("id:{}", prog.ring_id());
+    let out = ctl.ok(&[
+        "map",
+        "events",
+        &id,
+        "--record-type",
+        "struct event",
+        "--count",
+        "2",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("== @"), "{out}");
+    assert_eq!(lines[1], r#"{"seq":5,"len":32,"index":0}"#);
+    assert_eq!(lines[3], r#"{"seq":6,"len":32,"index":0}"#);
+    prog.send([7]);
+    let out = ctl.ok(&[
+        "--json",
+        "map",
+        "events",
+        &id,
+        "-t",
+        "struct e { __u64 seq; }",
+        "-c",
+        "1",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["formatted"], serde_json::json!({"seq": 7}));
+}

@@ -155,11 +155,6 @@ async fn records_come_in_hex_and_refused_formats_say_why() {
     };
     let r = t
         .client
-        .read_events(read(by_id(prog.ring_id()), Format::Json, "struct event"))
-        .await;
-    assert_status(r, Code::InvalidArgument, &["BTF"]);
-    let r = t
-        .client
         .read_events(read(by_id(prog.ring_id()), Format::Json, ""))
         .await;
     assert_status(r, Code::InvalidArgument, &["record_type"]);

@@ -222,7 +222,7 @@ pub enum MapCmd {
     /// Print the records a program writes to a ring buffer or perf event array, as they
     /// come (bpftool's `map event_pipe`, through the daemon), until Ctrl+C.
     #[command(
-        after_help = "Examples:\n  bpfmapctl map events pin:/sys/fs/bpf/myprog/events\n  bpfmapctl --json map events id:42 --count 100"
+        after_help = "Examples:\n  bpfmapctl map events pin:/sys/fs/bpf/myprog/events\n  bpfmapctl --json map events id:42 --count 100\n  bpfmapctl map events id:42 --record-type 'struct event'"
     )]
     Events(EventsArgs),
     /// Print a map's entries, then its changes as they happen, until Ctrl+C.
@@ -241,6 +241,10 @@ pub struct EventsArgs {
     /// Stop after this many records.
     #[arg(long, short = 'c', value_name = "N", value_parser = parse_u64)]
     pub count: Option<u64>,
+    /// Decode records as typed JSON with this type: a name of the BTF of the program that
+    /// writes the map ('struct event') or a C declaration ('struct e { __u64 seq; }').
+    #[arg(long, short = 't', value_name = "TYPE")]
+    pub record_type: Option<String>,
 }
 
 /// `map watch`.

@@ -34,14 +34,23 @@ pub fn event_text(e: &Event) -> String {
         out.push_str(&format!("lost {} events\n", e.lost));
     }
     if let Some(data) = &e.data {
-        match e.cpu {
-            Some(cpu) => out.push_str(&format!("== {} CPU: {cpu} =====\n", stamp(e.time_ns))),
-            None => out.push_str(&format!("== {} =====\n", stamp(e.time_ns))),
-        }
+        out.push_str(&header(e));
         out.push_str(&hex_block(data));
         out.push('\n');
     }
+    if let Some(json) = &e.json {
+        out.push_str(&header(e));
+        out.push_str(json);
+        out.push('\n');
+    }
     out
+}
+
+fn header(e: &Event) -> String {
+    match e.cpu {
+        Some(cpu) => format!("== {} CPU: {cpu} =====\n", stamp(e.time_ns)),
+        None => format!("== {} =====\n", stamp(e.time_ns)),
+    }
 }
 
 /// One event as JSON lines: `{"lost":{"count":N}}` first if records were lost, then
@@ -58,6 +67,16 @@ pub fn event_json(e: &Event) -> Vec<Json> {
             m.insert("cpu".into(), json!(cpu));
         }
         m.insert("data".into(), hex_json(data));
+        out.push(Json::Object(m));
+    }
+    if let Some(text) = &e.json {
+        let mut m = serde_json::Map::new();
+        m.insert("timestamp".into(), json!(e.time_ns));
+        if let Some(cpu) = e.cpu {
+            m.insert("cpu".into(), json!(cpu));
+        }
+        let v = serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.clone()));
+        m.insert("formatted".into(), v);
         out.push(Json::Object(m));
     }
     out
@@ -186,7 +205,10 @@ pub async fn events(
     ctx: &Ctx,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let stream = client.read_events(&a.map).await?;
+    let stream = match &a.record_type {
+        Some(t) => client.read_events_typed(&a.map, t.as_str()).await?,
+        None => client.read_events(&a.map).await?,
+    };
     let mut records = 0u64;
     follow(stream, out, |e: &Event, out| {
         if ctx.json {
@@ -196,7 +218,7 @@ pub async fn events(
         } else {
             out.write_all(event_text(e).as_bytes())?;
         }
-        records += u64::from(e.data.is_some());
+        records += u64::from(e.data.is_some() || e.json.is_some());
         Ok(a.count.is_none_or(|n| records < n))
     })
     .await
@@ -237,6 +259,7 @@ mod tests {
     fn events_print_like_bpftool_event_pipe() {
         let e = Event {
             data: Some(bytes::Bytes::from_static(&[1, 2, 0xab])),
+            json: None,
             cpu: Some(1),
             lost: 0,
             time_ns: 1_700_000_000_000_000_042,
@@ -247,6 +270,7 @@ mod tests {
         );
         let lost = Event {
             data: None,
+            json: None,
             cpu: None,
             lost: 5,
             time_ns: 0,
@@ -259,6 +283,18 @@ mod tests {
             ]
         );
         assert_eq!(event_json(&lost), vec![json!({"lost": {"count": 5}})]);
+        let typed = Event {
+            data: None,
+            json: Some(r#"{"seq":7}"#.into()),
+            cpu: None,
+            lost: 0,
+            time_ns: 3,
+        };
+        assert_eq!(event_text(&typed), "== @0.000000003 =====\n{\"seq\":7}\n");
+        assert_eq!(
+            event_json(&typed),
+            vec![json!({"timestamp": 3, "formatted": {"seq": 7}})]
+        );
     }
 
     #[test]
