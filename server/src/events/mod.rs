@@ -2,9 +2,9 @@
 //!
 //! A ring buffer has one consumer position: two readers of the same ring would steal records
 //! from each other. So the daemon is the one consumer of each map it serves events of: the
-//! first subscriber of a map starts a [`Hub`] (a consuming thread, see [`reader`]), later
+//! first subscriber of a map starts a [`Hub`] (a consuming thread, see `reader.rs`), later
 //! subscribers join it, and every record read is offered to each of them through a bounded
-//! queue ([`fanout`]). The last subscriber to leave stops the hub, which closes everything it
+//! queue (`fanout.rs`). The last subscriber to leave stops the hub, which closes everything it
 //! opened. Hubs are found by map id; a map cannot go away (and its id be reused) while a hub
 //! holds it open.
 
