@@ -4,9 +4,8 @@
 //! Reading a map costs syscalls in proportion to its size, so watchers of one map share one
 //! poller (`poller.rs`, found by map id), which reads at the shortest interval any of them
 //! asked for and merges each read's changes into every watcher's pending set (`changes.rs`).
-//! A watcher
-//! sends its pending set at most once per its own interval. The number of watchers and the
-//! shortest interval are capped: both bound the work a client can make the daemon do.
+//! A watcher sends its pending set at most once per its own interval. The number of watchers
+//! and the shortest interval are capped: both bound the work a client can make the daemon do.
 
 mod changes;
 mod poller;
