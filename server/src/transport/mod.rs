@@ -59,6 +59,19 @@ pub async fn parse_listen(addrs: &[String]) -> Result<Vec<Listen>, String> {
     Ok(out)
 }
 
+/// The tonic server with the daemon's HTTP/2 settings. Public so that the benchmark's
+/// gRPC floor (an echo service) runs on exactly the daemon's transport.
+pub fn builder() -> Server {
+    Server::builder()
+}
+
+/// A TCP listener with the daemon's socket options (TCP_NODELAY on every accepted socket).
+pub fn tcp_incoming(addr: SocketAddr) -> Result<TcpIncoming, String> {
+    Ok(TcpIncoming::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?
+        .with_nodelay(Some(true)))
+}
+
 /// Serves until SIGINT/SIGTERM, then lets in-flight calls finish for up to the grace period.
 pub async fn serve(
     config: &Config,
@@ -80,7 +93,7 @@ pub async fn serve(
     let maps = MapServiceServer::new(MapService::new(registry))
         .max_decoding_message_size(MAX_DECODE)
         .max_encoding_message_size(usize::MAX);
-    let router = Server::builder()
+    let router = builder()
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -106,9 +119,7 @@ pub async fn serve(
                 )));
             }
             Listen::Tcp(addr) => {
-                let incoming = TcpIncoming::bind(addr)
-                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?
-                    .with_nodelay(Some(true));
+                let incoming = tcp_incoming(addr)?;
                 let local = incoming.local_addr().map_err(|e| e.to_string())?;
                 tracing::info!(addr = %local, "listening (TCP, loopback, anonymous callers may only read)");
                 tasks.push(tokio::spawn(
