@@ -33,11 +33,6 @@ impl Bpffs {
         Ok(Bpffs { dir })
     }
 
-    /// The mount point.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// The daemon's `--bpffs-root` inside it.
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("bpfmapd")

@@ -1,7 +1,6 @@
 //! Maps made and read in-process through bpfmapd's kernel layer: the test maps and the
 //! kernel floors (batch lookup, batch update, single-element syscalls).
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -51,14 +50,11 @@ pub fn create(name: &str, max: u32) -> Result<Map> {
     .with_context(|| format!("creating map {name} ({max} entries)"))
 }
 
-/// Creates a map of `n` entries, fills it and pins it at `pin`.
-pub fn create_filled(name: &str, n: u32, pin: &Path) -> Result<Map> {
-    let map = create(name, n)?;
+/// Fills `map` with entries `0..n`.
+pub fn fill(map: &Map, n: u32) -> Result<()> {
     let (keys, values) = packed(n);
-    update_all(&map, &keys, &values, FLOOR_BATCH)?;
-    map.pin(pin)
-        .with_context(|| format!("pinning at {}", pin.display()))?;
-    Ok(map)
+    update_all(map, &keys, &values, FLOOR_BATCH)?;
+    Ok(())
 }
 
 /// The bulk-load floor: `BPF_MAP_UPDATE_BATCH` over `keys`/`values` in chunks of `batch`.

@@ -54,6 +54,15 @@ struct Args {
     /// HTTP/2 connections the unary callers share (at most one per caller).
     #[arg(long, default_value_t = 4)]
     conns: usize,
+    /// Concurrent callers of the unary rows.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
+    callers: Vec<usize>,
+    /// Transports of the unary rows.
+    #[arg(long, value_delimiter = ',', default_values_t = [String::from("unix"), String::from("tcp")])]
+    transports: Vec<String>,
+    /// Calls of the unary rows besides the echo floor (lookup, update).
+    #[arg(long, value_delimiter = ',', default_values_t = [String::from("lookup"), String::from("update")])]
+    calls: Vec<String>,
     /// Where to write the JSON results [default: target/bench/latest.json, smoke.json with --smoke].
     #[arg(long)]
     json: Option<PathBuf>,
@@ -119,6 +128,7 @@ struct Ctx {
     main: bpfmapd::kernel::Map,
     main_pin: PathBuf,
     big: Option<(bpfmapd::kernel::Map, PathBuf)>,
+    daemon_pid: u32,
 }
 
 impl Ctx {
@@ -155,12 +165,29 @@ async fn run(args: Args) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("bpfmap-bench-").tempdir()?;
     let (mut daemon, addrs) = env::start_daemon(&fs, dir.path(), "main").await?;
     let client = Client::connect(&addrs.unix).await?;
-    let main_pin = fs.path().join("bench_main");
-    let main = kmap::create_filled("bench_main", args.entries, &main_pin)?;
+    // The maps are the daemon's own (made by CreateMap, pinned under its root), as maps
+    // made through the service are; they are filled in-process.
+    let managed = |name: &'static str, n: u32| {
+        let client = client.clone();
+        let root = fs.root();
+        async move {
+            let info = client
+                .create_map(CreateMap::hash(
+                    name,
+                    kmap::KEY as u32,
+                    kmap::VALUE as u32,
+                    n,
+                ))
+                .await?;
+            let map = bpfmapd::kernel::Map::open_id(info.id)?;
+            kmap::fill(&map, n)?;
+            anyhow::Ok((map, root.join(name)))
+        }
+    };
+    let (main, main_pin) = managed("bench_main", args.entries).await?;
     let wants = |p: Part| args.only.is_empty() || args.only.contains(&p);
     let big = if args.big > 0 && (wants(Part::Dump) || wants(Part::Rss)) {
-        let pin = fs.path().join("bench_big");
-        Some((kmap::create_filled("bench_big", args.big, &pin)?, pin))
+        Some(managed("bench_big", args.big).await?)
     } else {
         None
     };
@@ -174,6 +201,7 @@ async fn run(args: Args) -> Result<()> {
         main,
         main_pin,
         big,
+        daemon_pid: daemon.pid(),
     };
 
     let mut doc = serde_json::Map::new();
@@ -571,9 +599,23 @@ async fn unary_section(ctx: &Ctx) -> Result<Vec<UnaryRow>> {
         ("unix", &ctx.addrs.unix, &echo_addrs.unix),
         ("tcp", &ctx.addrs.tcp, &echo_addrs.tcp),
     ] {
-        for callers in [1usize, 16, 64] {
+        if !ctx.args.transports.iter().any(|t| t == transport) {
+            continue;
+        }
+        for &callers in &ctx.args.callers {
             let conns = ctx.args.conns.clamp(1, callers);
-            let echo = unary::run(Call::Echo, echo_addr, callers, conns, warm, secs, 0, 0).await?;
+            let echo = unary::run(
+                Call::Echo,
+                echo_proc.pid(),
+                echo_addr,
+                callers,
+                conns,
+                warm,
+                secs,
+                0,
+                0,
+            )
+            .await?;
             rows.push(UnaryRow {
                 call: Call::Echo,
                 transport,
@@ -587,17 +629,36 @@ async fn unary_section(ctx: &Ctx) -> Result<Vec<UnaryRow>> {
                 (Call::Lookup, ctx.main.id, n),
                 (Call::Update, upd.id, upd_keys),
             ] {
-                let (stats, note) = if call == Call::Update
-                    && transport == "tcp"
-                    && tcp_write.is_some()
+                if !ctx
+                    .args
+                    .calls
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(call.name()))
                 {
-                    (None, tcp_write.clone())
-                } else {
-                    (
-                        Some(unary::run(call, addr, callers, conns, warm, secs, id, keys).await?),
-                        None,
-                    )
-                };
+                    continue;
+                }
+                let (stats, note) =
+                    if call == Call::Update && transport == "tcp" && tcp_write.is_some() {
+                        (None, tcp_write.clone())
+                    } else {
+                        (
+                            Some(
+                                unary::run(
+                                    call,
+                                    ctx.daemon_pid,
+                                    addr,
+                                    callers,
+                                    conns,
+                                    warm,
+                                    secs,
+                                    id,
+                                    keys,
+                                )
+                                .await?,
+                            ),
+                            None,
+                        )
+                    };
                 rows.push(UnaryRow {
                     call,
                     transport,
@@ -629,6 +690,7 @@ async fn unary_section(ctx: &Ctx) -> Result<Vec<UnaryRow>> {
         "p50 µs",
         "p99 µs",
         "vs echo",
+        "server CPU µs/call",
         "x raw syscall p50",
     ]);
     for r in &rows {
@@ -650,6 +712,7 @@ async fn unary_section(ctx: &Ctx) -> Result<Vec<UnaryRow>> {
                 format!("{:.1}", s.p99_us),
                 r.echo
                     .map_or("-".into(), |e| format!("{:.0}%", 100.0 * s.rate / e.rate)),
+                format!("{:.1}", s.server_cpu_us),
                 raw.map_or("-".into(), |raw| format!("{:.0}x", s.p50_us / raw.p50_us)),
             ]),
             None => cells.extend(["n/a (1)".to_owned()]),

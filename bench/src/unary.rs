@@ -45,6 +45,8 @@ pub struct Stats {
     pub p50_us: f64,
     /// 99th percentile latency, µs.
     pub p99_us: f64,
+    /// CPU time of the server process per call, µs (user + system).
+    pub server_cpu_us: f64,
 }
 
 impl Stats {
@@ -62,12 +64,19 @@ impl Stats {
             rate: lat_ns.len() as f64 / secs,
             p50_us: pct(0.50),
             p99_us: pct(0.99),
+            server_cpu_us: f64::NAN,
         }
     }
 
     /// As JSON.
     pub fn json(&self) -> Value {
-        json!({"calls": self.calls, "calls_per_s": self.rate, "p50_us": self.p50_us, "p99_us": self.p99_us})
+        json!({
+            "calls": self.calls,
+            "calls_per_s": self.rate,
+            "p50_us": self.p50_us,
+            "p99_us": self.p99_us,
+            "server_cpu_us_per_call": self.server_cpu_us,
+        })
     }
 }
 
@@ -97,11 +106,30 @@ impl Caller {
     }
 }
 
-/// One load: `callers` tasks over `conns` connections to `addr`, `warm` unmeasured then
-/// `secs` measured. `map` and `keys` name the map and its key range (unused for echo).
+/// User + system CPU time of process `pid`, in seconds.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // /proc counts in USER_HZ, 100 on Linux whatever the kernel's tick.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// One load: `callers` tasks over `conns` connections to `addr` (served by process
+/// `server`), `warm` unmeasured then `secs` measured. `map` and `keys` name the map and its
+/// key range (unused for echo).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     call: Call,
+    server: u32,
     addr: &str,
     callers: usize,
     conns: usize,
@@ -145,11 +173,19 @@ pub async fn run(
             anyhow::Ok(lat)
         }));
     }
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(start.into()).await;
+        let a = cpu_secs(server);
+        tokio::time::sleep_until(end.into()).await;
+        cpu_secs(server) - a
+    });
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await??);
     }
-    Ok(Stats::of(all, secs.as_secs_f64()))
+    let mut stats = Stats::of(all, secs.as_secs_f64());
+    stats.server_cpu_us = cpu.await? * 1e6 / stats.calls.max(1) as f64;
+    Ok(stats)
 }
 
 /// Raw syscalls in this process, one thread: lookup (or update) of `keys` keys for `secs`.
