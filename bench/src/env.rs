@@ -134,6 +134,14 @@ pub async fn start_daemon(fs: &Bpffs, dir: &Path, tag: &str) -> Result<(Proc, Ad
         unix: format!("unix:{}", sock.display()),
         tcp: tcp.to_string(),
     };
+    // Root may do anything; loopback TCP callers (anonymous) may also write the benchmark's
+    // maps, so that Update is measured over both transports.
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[rule]]\nwho = [\"uid:0\"]\nmaps = [\"all\"]\nallow = [\"read\", \"write\", \"create\", \"admin\"]\n\n\
+         [[rule]]\nwho = [\"anonymous\"]\nmaps = [\"name:bench_*\"]\nallow = [\"read\", \"write\"]\n",
+    )?;
     let args = vec![
         "--listen".into(),
         addrs.unix.clone(),
@@ -141,6 +149,8 @@ pub async fn start_daemon(fs: &Bpffs, dir: &Path, tag: &str) -> Result<(Proc, Ad
         addrs.tcp.clone(),
         "--bpffs-root".into(),
         fs.root().display().to_string(),
+        "--policy".into(),
+        policy.display().to_string(),
     ];
     let mut p = Proc::spawn(
         "bpfmapd",

@@ -46,6 +46,65 @@ pub struct Config {
     /// Seconds that in-flight calls get to finish after SIGINT/SIGTERM.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub shutdown_grace: u64,
+
+    /// Group that owns the Unix socket file (with --socket-mode 0660, its members may connect).
+    #[arg(long, value_name = "NAME")]
+    pub socket_group: Option<String>,
+
+    /// Access policy (TOML). Without it, only uid 0 over the Unix socket may do anything.
+    /// Reloaded on SIGHUP and when the file changes.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM) for TCP listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) for TCP listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA (PEM) whose client certificates are required on TCP (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Largest max_entries a created map may have (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_entries_per_map: u32,
+
+    /// Managed maps in total (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_maps: usize,
+
+    /// Managed maps one identity may create (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_maps_per_identity: usize,
+
+    /// Largest request message in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_message_bytes: usize,
+
+    /// Entries in one BatchUpdate message or keys in one BatchDelete (0: no limit); also caps
+    /// Dump's batch_size.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_batch_entries: usize,
+
+    /// Concurrent Dump and BatchUpdate streams of one identity (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_streams_per_identity: usize,
+}
+
+impl Config {
+    /// The configured caps.
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            max_entries_per_map: self.max_entries_per_map,
+            max_maps: self.max_maps,
+            max_maps_per_identity: self.max_maps_per_identity,
+            max_batch_entries: self.max_batch_entries,
+            max_streams_per_identity: self.max_streams_per_identity,
+        }
+    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {

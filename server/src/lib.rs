@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod kernel;
+pub mod limits;
 pub mod registry;
 pub mod service;
 pub mod transport;

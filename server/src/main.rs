@@ -4,8 +4,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use bpfmapd::auth::Authorizer;
 use bpfmapd::config::{Config, LogFormat};
 use bpfmapd::registry::Registry;
+use bpfmapd::transport::Parts;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -45,8 +47,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
-    let listen = bpfmapd::transport::parse_listen(&config.listen).await?;
+    let listen =
+        bpfmapd::transport::parse_listen(&config.listen, config.tls_cert.is_some()).await?;
+    let auth = Arc::new(Authorizer::new(
+        config.policy.clone(),
+        config.bpffs_root.clone(),
+    )?);
     bpfmapd::kernel::ensure_bpffs_dir(&config.bpffs_root)?;
     let registry = Arc::new(Registry::open(&config.bpffs_root).map_err(|e| e.to_string())?);
-    bpfmapd::transport::serve(&config, listen, registry).await
+    auth.clone().watch(std::time::Duration::from_secs(1));
+    bpfmapd::transport::serve(&config, listen, Parts { registry, auth }).await
 }

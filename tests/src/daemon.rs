@@ -37,6 +37,10 @@ pub struct DaemonOptions {
     pub tcp: bool,
     /// Appended to the command line.
     pub extra_args: Vec<String>,
+    /// The daemon serves TLS on TCP (its `--tls-*` flags are in `extra_args`): the readiness
+    /// probe and [`Daemon::tcp_client`] connect over `https://` with these options (the CA to
+    /// trust and, for mutual TLS, a client certificate).
+    pub tls: Option<bpfmap_client::TlsOptions>,
 }
 
 /// A running `bpfmapd`; killed on drop.
@@ -48,6 +52,7 @@ pub struct Daemon {
     args: Vec<OsString>,
     socket: PathBuf,
     tcp: Option<SocketAddr>,
+    tls: Option<bpfmap_client::TlsOptions>,
     log: PathBuf,
 }
 
@@ -84,6 +89,7 @@ impl Daemon {
             args,
             socket,
             tcp,
+            tls: opts.tls.clone(),
             log,
         };
         daemon.spawn_and_wait().await;
@@ -192,12 +198,65 @@ impl Daemon {
             .unwrap_or_else(|e| panic!("connect {addr}: {e}\n{}", self.log_banner()))
     }
 
-    /// A client connected over TCP loopback (start with `DaemonOptions { tcp: true, .. }`).
+    /// A client connected over TCP loopback (start with `DaemonOptions { tcp: true, .. }`);
+    /// over TLS with the options' TLS settings when the daemon was started with `tls`.
     pub async fn tcp_client(&self) -> Client {
-        let addr = self.tcp.expect("daemon started without TCP").to_string();
-        bpfmap_client::connect(&addr)
+        let addr = self.tcp_url();
+        self.tcp_client_with(self.tls.clone())
             .await
             .unwrap_or_else(|e| panic!("connect {addr}: {e}\n{}", self.log_banner()))
+    }
+
+    /// The TCP address as the client spells it: `https://127.0.0.1:<port>` when the daemon
+    /// was started with `tls`, else `127.0.0.1:<port>`.
+    pub fn tcp_url(&self) -> String {
+        let addr = self.tcp.expect("daemon started without TCP");
+        if self.tls.is_some() {
+            format!("https://{addr}")
+        } else {
+            addr.to_string()
+        }
+    }
+
+    /// Connects over TCP with these TLS options (`None`: plain text), without panicking: for
+    /// tests of refused connections. TLS failures may show at connect or at the first call.
+    pub async fn tcp_client_with(
+        &self,
+        tls: Option<bpfmap_client::TlsOptions>,
+    ) -> Result<Client, bpfmap_client::Error> {
+        let addr = self.tcp.expect("daemon started without TCP");
+        let (url, opts) = match tls {
+            Some(tls) => (
+                format!("https://{addr}"),
+                bpfmap_client::ConnectOptions::default().tls(tls),
+            ),
+            None => (addr.to_string(), bpfmap_client::ConnectOptions::default()),
+        };
+        Ok(bpfmap_client::Client::connect_with(&url, &opts)
+            .await?
+            .raw())
+    }
+
+    /// Sends SIGHUP (policy reload).
+    pub fn sighup(&self) {
+        let pid = self.pid().expect("the daemon is not running");
+        let pid = Pid::from_raw(i32::try_from(pid).expect("pid fits i32"));
+        kill(pid, Signal::SIGHUP).expect("send SIGHUP");
+    }
+
+    /// Waits up to `timeout` for a log line containing every word of `words` (ignoring
+    /// case); returns it, or None.
+    pub async fn wait_log(&self, words: &[&str], timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = log_lines_with(&self.log(), words).into_iter().next() {
+                return Some(line);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     fn log_banner(&self) -> String {
@@ -250,22 +309,35 @@ impl Daemon {
         }
     }
 
-    /// One readiness check: the socket accepts and ListMaps answers (also over TCP).
+    /// One readiness check: the socket accepts and ListMaps answers (also over TCP, with
+    /// TLS when configured). An answer that refuses the caller (PERMISSION_DENIED,
+    /// UNAUTHENTICATED: a policy that does not grant the probe) also shows that it serves.
     async fn probe(&self) -> Result<(), String> {
         if !self.socket.exists() {
             return Err("socket not there yet".into());
         }
-        let mut addrs = vec![self.unix_addr()];
-        if let Some(tcp) = self.tcp {
-            addrs.push(tcp.to_string());
-        }
-        for addr in addrs {
-            let mut client = bpfmap_client::connect(&addr)
+        let mut clients = vec![(
+            self.unix_addr(),
+            bpfmap_client::connect(&self.unix_addr())
+                .await
+                .map_err(|e| e.to_string())?,
+        )];
+        if self.tcp.is_some() {
+            let client = self
+                .tcp_client_with(self.tls.clone())
                 .await
                 .map_err(|e| e.to_string())?;
+            clients.push((self.tcp_url(), client));
+        }
+        for (addr, mut client) in clients {
             let call = client.list_maps(ListMapsRequest { all: false });
             match tokio::time::timeout(Duration::from_secs(5), call).await {
                 Ok(Ok(_)) => {}
+                Ok(Err(status))
+                    if matches!(
+                        status.code(),
+                        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
+                    ) => {}
                 Ok(Err(status)) => return Err(format!("ListMaps on {addr}: {status}")),
                 Err(_) => return Err(format!("ListMaps on {addr}: timed out")),
             }
@@ -281,6 +353,17 @@ impl Drop for Daemon {
             eprintln!("{}", self.log_banner());
         }
     }
+}
+
+/// The lines of `log` that contain every word of `words`, ignoring case.
+pub fn log_lines_with(log: &str, words: &[&str]) -> Vec<String> {
+    log.lines()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            words.iter().all(|w| l.contains(&w.to_lowercase()))
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -23,7 +23,9 @@
 //! Modules: [`bpffs`] (mount guard), [`daemon`] (the bpfmapd process), [`bins`] (where the
 //! built binaries are), [`bpftool`] (bpftool's JSON views), [`kernel`] (direct reads through
 //! libbpf-rs), [`prog`] (the BPF socket filter of `tests/bpf/`), [`api`] (request builders,
-//! status assertions, dump and batch helpers), [`names`] (unique map names).
+//! status assertions, dump and batch helpers), [`names`] (unique map names), [`certs`] (CAs and
+//! certificates made with rcgen), [`policy`] (policy files), [`peer`] (the helper that runs as
+//! another user, and test groups).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,9 +33,12 @@ pub mod api;
 pub mod bins;
 pub mod bpffs;
 pub mod bpftool;
+pub mod certs;
 pub mod daemon;
 pub mod kernel;
 pub mod names;
+pub mod peer;
+pub mod policy;
 pub mod prog;
 
 pub use api::Client;

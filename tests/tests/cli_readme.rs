@@ -1,6 +1,5 @@
 //! The README's examples, run so that they cannot go stale:
-//! - every ```` ```console cli-example ```` block of README.md (of client/README-sections.md
-//!   while README.md has none) runs, in order, against one fresh daemon, each `$ bpfmapctl ...`
+//! - every ```` ```console cli-example ```` block of README.md runs, in order, against one fresh daemon, each `$ bpfmapctl ...`
 //!   line compared with the lines below it (`[..]`: any text within a line; `...`: any lines;
 //!   an expected `Error: ` line means exit 1, else exit 0);
 //! - the ```` ```rust ```` block of the "Rust client" section is client/examples/quickstart.rs,
@@ -23,18 +22,16 @@ fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// README.md if it holds the CLI examples, else the client's sections file.
+/// README.md and its text.
 fn readme() -> (PathBuf, String) {
-    let root = repo_root();
-    let main = root.join("README.md");
-    let text = std::fs::read_to_string(&main).unwrap_or_default();
-    if text.contains("```console cli-example") {
-        return (main, text);
-    }
-    let sections = root.join("client/README-sections.md");
-    let text = std::fs::read_to_string(&sections)
-        .unwrap_or_else(|e| panic!("read {}: {e}", sections.display()));
-    (sections, text)
+    let main = repo_root().join("README.md");
+    let text =
+        std::fs::read_to_string(&main).unwrap_or_else(|e| panic!("read {}: {e}", main.display()));
+    assert!(
+        text.contains("```console cli-example"),
+        "README.md has no CLI examples"
+    );
+    (main, text)
 }
 
 /// The bodies of the fenced blocks whose info string is `info`.
@@ -211,17 +208,7 @@ async fn readme_cli_examples_run() {
 async fn readme_rust_example_is_the_quickstart_and_runs() {
     let root = repo_root();
     let example = std::fs::read_to_string(root.join("client/examples/quickstart.rs")).unwrap();
-    let (path, text) = {
-        let main = root.join("README.md");
-        let text = std::fs::read_to_string(&main).unwrap_or_default();
-        if text.contains("## Rust client") {
-            (main, text)
-        } else {
-            let s = root.join("client/README-sections.md");
-            let t = std::fs::read_to_string(&s).unwrap();
-            (s, t)
-        }
-    };
+    let (path, text) = readme();
     let section = text
         .split("## Rust client")
         .nth(1)

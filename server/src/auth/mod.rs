@@ -1,47 +1,23 @@
 //! Who is calling, and what they may do.
 //!
-//! Interim policy until the policy issue: over the Unix socket only uid 0 (read with
-//! SO_PEERCRED) may do anything; TCP (loopback only) callers are anonymous and may only read.
+//! [`identity`] names the caller from the transport; [`policy`] holds the rules; the
+//! [`Authorizer`] applies the current policy (swapped atomically on reload, so a call in flight
+//! keeps the policy it started with) and logs every denial.
 
-use std::fmt;
+pub mod glob;
+pub mod identity;
+pub mod policy;
 
-use tonic::transport::server::{TcpConnectInfo, UdsConnectInfo};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+
+pub use identity::{Identity, UnixPeer};
+pub use policy::{MapFacts, Policy};
 
 use crate::error::{Error, Result};
-
-/// The caller of one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
-    /// A Unix-socket peer.
-    Unix {
-        /// User id.
-        uid: u32,
-        /// Group id.
-        gid: u32,
-        /// Process id, for the logs.
-        pid: Option<i32>,
-    },
-    /// A TCP caller without a certificate.
-    Anonymous {
-        /// Peer address.
-        addr: String,
-    },
-    /// No transport information (should not happen).
-    Unknown,
-}
-
-impl fmt::Display for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Identity::Unix { uid, gid, pid } => match pid {
-                Some(pid) => write!(f, "uid:{uid} gid:{gid} pid:{pid}"),
-                None => write!(f, "uid:{uid} gid:{gid}"),
-            },
-            Identity::Anonymous { addr } => write!(f, "anonymous@{addr}"),
-            Identity::Unknown => f.write_str("unknown"),
-        }
-    }
-}
 
 /// What a request does, for the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +28,14 @@ pub enum Access {
     Write,
     /// CreateMap.
     Create,
-    /// DeleteMap, PinMap, UnpinMap, FreezeMap.
+    /// DeleteMap, PinMap, UnpinMap, FreezeMap, and any call on a map the daemon does not
+    /// manage.
     Admin,
 }
 
 impl Access {
-    fn name(self) -> &'static str {
+    /// The policy's word for it.
+    pub fn name(self) -> &'static str {
         match self {
             Access::Read => "read",
             Access::Write => "write",
@@ -67,75 +45,125 @@ impl Access {
     }
 }
 
-/// The identity of the caller of `req`, from the transport's connect info.
-pub fn identity<T>(req: &tonic::Request<T>) -> Identity {
-    if let Some(info) = req.extensions().get::<UdsConnectInfo>() {
-        if let Some(cred) = info.peer_cred {
-            return Identity::Unix {
-                uid: cred.uid(),
-                gid: cred.gid(),
-                pid: cred.pid(),
-            };
+/// Applies the current policy.
+#[derive(Debug)]
+pub struct Authorizer {
+    policy: ArcSwap<Policy>,
+    file: Option<PathBuf>,
+    root: PathBuf,
+}
+
+impl Authorizer {
+    /// An authorizer with the policy of `file` (or the built-in default).
+    pub fn new(file: Option<PathBuf>, root: PathBuf) -> std::result::Result<Authorizer, String> {
+        let policy = match &file {
+            Some(f) => Policy::load(f)?,
+            None => Policy::root_only(),
+        };
+        tracing::info!(policy = %policy.source, "access policy loaded");
+        Ok(Authorizer {
+            policy: ArcSwap::from_pointee(policy),
+            file,
+            root,
+        })
+    }
+
+    /// Checks that `who` may do `access` on the map of `facts`. Maps the daemon does not
+    /// manage need admin on top. Denials are logged.
+    pub fn check(
+        &self,
+        who: &Identity,
+        access: Access,
+        rpc: &str,
+        facts: &MapFacts<'_>,
+    ) -> Result<()> {
+        if matches!(who, Identity::Unknown) {
+            tracing::warn!(caller = %who, rpc, access = access.name(), result = "denied", "unauthenticated");
+            return Err(Error::Unauthenticated(format!(
+                "{rpc}: the connection carries no identity"
+            )));
+        }
+        let policy = self.policy.load();
+        let mut needed = vec![access];
+        if !facts.managed && facts.id.is_some() && access != Access::Admin {
+            needed.push(Access::Admin);
+        }
+        for a in needed {
+            if !policy.allows(who, a, facts, &self.root) {
+                tracing::warn!(caller = %who, rpc, map = facts.id, map_name = facts.name, access = a.name(), result = "denied", "permission denied");
+                let what = if a == access {
+                    format!("{rpc} needs {} access", a.name())
+                } else {
+                    format!("{rpc} on a map bpfmapd does not manage needs admin access")
+                };
+                let map = facts.id.map_or_else(
+                    || format!("map {:?}", facts.name),
+                    |id| format!("map id {id}"),
+                );
+                return Err(Error::PermissionDenied(format!(
+                    "{what} to {map}; the policy does not grant it to {who}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `who` may read the map (for filtering ListMaps, no logging).
+    pub fn may_read(&self, who: &Identity, facts: &MapFacts<'_>) -> bool {
+        let policy = self.policy.load();
+        policy.allows(who, Access::Read, facts, &self.root)
+            && (facts.managed || policy.allows(who, Access::Admin, facts, &self.root))
+    }
+
+    /// Reloads the policy file; on failure keeps the old policy and logs why.
+    pub fn reload(&self, why: &str) {
+        let Some(file) = &self.file else { return };
+        match Policy::load(file) {
+            Ok(p) => {
+                tracing::info!(policy = %p.source, trigger = why, "access policy reloaded");
+                self.policy.store(Arc::new(p));
+            }
+            Err(e) => tracing::error!(
+                trigger = why,
+                "policy reload failed, keeping the previous policy: {e}"
+            ),
         }
     }
-    if let Some(info) = req.extensions().get::<TcpConnectInfo>() {
-        return Identity::Anonymous {
-            addr: info.remote_addr.map(|a| a.to_string()).unwrap_or_default(),
+
+    /// Reloads on SIGHUP and whenever the file's modification time, size or inode changes
+    /// (checked every `every`).
+    pub fn watch(self: Arc<Self>, every: Duration) {
+        let Some(file) = self.file.clone() else {
+            return;
         };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                me.reload("SIGHUP");
+            }
+        });
+        tokio::spawn(async move {
+            let mut last = stamp(&file);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = stamp(&file);
+                if now != last {
+                    last = now;
+                    self.reload("file changed");
+                }
+            }
+        });
     }
-    Identity::Unknown
 }
 
-/// Checks that `who` may do `access`.
-pub fn authorize(who: &Identity, access: Access, rpc: &str) -> Result<()> {
-    let allowed = match who {
-        Identity::Unix { uid: 0, .. } => true,
-        Identity::Anonymous { .. } => access == Access::Read,
-        Identity::Unix { .. } | Identity::Unknown => false,
-    };
-    if allowed {
-        return Ok(());
-    }
-    tracing::warn!(caller = %who, rpc, access = access.name(), "permission denied");
-    Err(match who {
-        Identity::Unknown => Error::Unauthenticated(format!("{rpc}: the caller has no identity")),
-        Identity::Anonymous { .. } => Error::PermissionDenied(format!(
-            "{rpc} needs {} access; TCP callers without a client certificate may only read",
-            access.name()
-        )),
-        _ => Error::PermissionDenied(format!(
-            "{rpc} needs {} access; {who} is not allowed (only root may use the Unix socket until a policy is configured)",
-            access.name()
-        )),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interim_policy() {
-        let root = Identity::Unix {
-            uid: 0,
-            gid: 0,
-            pid: None,
-        };
-        let user = Identity::Unix {
-            uid: 1000,
-            gid: 1000,
-            pid: None,
-        };
-        let anon = Identity::Anonymous {
-            addr: "127.0.0.1:1".into(),
-        };
-        assert!(authorize(&root, Access::Admin, "X").is_ok());
-        assert!(authorize(&user, Access::Read, "X").is_err());
-        assert!(authorize(&anon, Access::Read, "X").is_ok());
-        assert!(authorize(&anon, Access::Write, "X").is_err());
-        assert!(matches!(
-            authorize(&Identity::Unknown, Access::Read, "X"),
-            Err(Error::Unauthenticated(_))
-        ));
-    }
+fn stamp(path: &Path) -> Option<(SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
 }

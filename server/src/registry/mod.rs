@@ -33,6 +33,8 @@ pub struct Managed {
     pub map: Arc<Map>,
     /// Absolute pin paths the daemon made or adopted.
     pub pins: Vec<PathBuf>,
+    /// The identity that created it (None for adopted maps), for per-identity caps.
+    pub owner: Option<String>,
 }
 
 /// A map resolved for one request.
@@ -61,12 +63,23 @@ pub fn desc(map: &Map) -> MapDesc {
     }
 }
 
+/// Why a creation failed.
+#[derive(Debug)]
+pub enum CreateError {
+    /// A configured cap.
+    Limit(Error),
+    /// The kernel refused (create or pin).
+    Kernel(crate::kernel::KernelError),
+}
+
 /// Managed maps by id; pins by path.
 #[derive(Debug)]
 pub struct Registry {
     root: PathBuf,
     root_canon: PathBuf,
     maps: RwLock<HashMap<u32, Managed>>,
+    /// Serializes creations so that a cap check and the creation it allows are one step.
+    creating: parking_lot::Mutex<()>,
 }
 
 impl Registry {
@@ -83,6 +96,7 @@ impl Registry {
             root: root.to_path_buf(),
             root_canon,
             maps: RwLock::new(HashMap::new()),
+            creating: parking_lot::Mutex::new(()),
         };
         let adopted = reg.adopt()?;
         tracing::info!(root = %root.display(), maps = adopted, "adopted pinned maps");
@@ -115,6 +129,7 @@ impl Registry {
                             let slot = maps.entry(map.id).or_insert_with(|| Managed {
                                 map: Arc::new(map),
                                 pins: Vec::new(),
+                                owner: None,
                             });
                             slot.pins.push(path);
                         }
@@ -272,15 +287,39 @@ impl Registry {
         }
     }
 
-    /// Creates a map; pins it at `pin` unless that is None (ephemeral).
+    /// Creates a map for `owner`; pins it at `pin` unless that is None (ephemeral). The caps
+    /// on managed maps are checked first, under the same lock as the creation.
     pub fn create(
         &self,
         params: &CreateParams<'_>,
         pin: Option<&Path>,
-    ) -> std::result::Result<Resolved, crate::kernel::KernelError> {
-        let map = Map::create(params)?;
+        owner: &str,
+        limits: &crate::limits::Limits,
+    ) -> Result<Resolved, CreateError> {
+        let _one_at_a_time = self.creating.lock();
+        {
+            let maps = self.maps.read();
+            if limits.max_maps > 0 && maps.len() >= limits.max_maps {
+                return Err(CreateError::Limit(Error::ResourceExhausted(format!(
+                    "the daemon already manages {} maps (--max-maps {}); delete one first",
+                    maps.len(),
+                    limits.max_maps
+                ))));
+            }
+            let mine = maps
+                .values()
+                .filter(|m| m.owner.as_deref() == Some(owner))
+                .count();
+            if limits.max_maps_per_identity > 0 && mine >= limits.max_maps_per_identity {
+                return Err(CreateError::Limit(Error::ResourceExhausted(format!(
+                    "{owner} already created {mine} maps (--max-maps-per-identity {}); delete one first",
+                    limits.max_maps_per_identity
+                ))));
+            }
+        }
+        let map = Map::create(params).map_err(CreateError::Kernel)?;
         if let Some(path) = pin {
-            map.pin(path)?;
+            map.pin(path).map_err(CreateError::Kernel)?;
         }
         let map = Arc::new(map);
         let pins = pin.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
@@ -289,6 +328,7 @@ impl Registry {
             Managed {
                 map: map.clone(),
                 pins,
+                owner: Some(owner.to_owned()),
             },
         );
         Ok(Resolved { map, managed: true })
@@ -305,6 +345,7 @@ impl Registry {
         let slot = maps.entry(resolved.map.id).or_insert_with(|| Managed {
             map: resolved.map.clone(),
             pins: Vec::new(),
+            owner: None,
         });
         slot.pins.push(path.to_path_buf());
         Ok(())

@@ -59,6 +59,13 @@ pub fn normalize(root: &Path, pin: &str) -> Result<PathBuf> {
             }
         }
     }
+    if out.as_os_str().len() > PATH_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "pin path is {} bytes long once under {}; the limit is {PATH_MAX}",
+            out.as_os_str().len(),
+            root.display()
+        )));
+    }
     if out == Path::new("/") || out == root {
         return Err(Error::InvalidArgument(format!(
             "pin path {pin:?} names a directory, not a pin"
@@ -150,6 +157,10 @@ mod tests {
         assert!(normalize(root, "a\0b").is_err());
         assert!(normalize(root, &"x".repeat(300)).is_err());
         assert!(normalize(root, ".").is_err());
+        // Under the 4095-byte limit as given, over it once joined to the root.
+        let near_limit = vec!["f".repeat(200); 20].join("/") + "/" + &"g".repeat(60);
+        assert!(near_limit.len() < PATH_MAX);
+        assert!(normalize(root, &near_limit).is_err());
         assert!(check_new_name(Path::new("/r/a.b")).is_err());
         assert!(check_new_name(Path::new("/r/a_b")).is_ok());
     }

@@ -17,6 +17,7 @@ use tonic::Status;
 use super::codec::{check_format, encode, value_out};
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{BatchCursor, KernelError, Map, Op, ENOTSUPP};
+use crate::limits::StreamSlot;
 use crate::registry::{desc, Resolved};
 
 /// Messages in flight between the kernel reader and the encoder.
@@ -38,7 +39,7 @@ pub struct DumpPlan {
 }
 
 /// Checks a dump request against the map and picks the batch size.
-pub fn plan(map: &Map, req: &pb::DumpRequest) -> Result<DumpPlan> {
+pub fn plan(map: &Map, req: &pb::DumpRequest, max_batch_entries: usize) -> Result<DumpPlan> {
     let format = super::format_of(req.format)?;
     if req.packed && format != pb::Format::Raw {
         return Err(Error::InvalidArgument(
@@ -67,6 +68,12 @@ pub fn plan(map: &Map, req: &pb::DumpRequest) -> Result<DumpPlan> {
         0 => (DEFAULT_MESSAGE_BYTES / entry).clamp(64, 16384).min(max),
         n => (n as usize).min(max),
     };
+    // The configured cap on entries per message applies to what the daemon sends too.
+    let batch = if max_batch_entries > 0 {
+        batch.min(max_batch_entries)
+    } else {
+        batch
+    };
     Ok(DumpPlan {
         format,
         packed: req.packed,
@@ -76,9 +83,15 @@ pub fn plan(map: &Map, req: &pb::DumpRequest) -> Result<DumpPlan> {
 }
 
 /// Starts the producer and returns the receiving end of the stream.
-pub fn start(r: Resolved, plan: DumpPlan) -> mpsc::Receiver<Result<pb::DumpResponse, Status>> {
+pub fn start(
+    r: Resolved,
+    plan: DumpPlan,
+    slot: StreamSlot,
+) -> mpsc::Receiver<Result<pb::DumpResponse, Status>> {
     let (tx, rx) = mpsc::channel(CHANNEL_SLOTS);
     tokio::task::spawn_blocking(move || {
+        // The identity's stream slot is held until the producer ends.
+        let _slot = slot;
         let started = Instant::now();
         let map = r.map;
         let mut out = Sink {

@@ -8,9 +8,10 @@ use bytes::Bytes;
 
 use super::codec::{decode, encode, value_in, value_out};
 use super::{format_of, MapService};
+use crate::auth::{Access, Identity};
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{elem::BPF_F_LOCK, open_prog_by_id, types::num, Map, Op, ProgFd};
-use crate::registry::{Resolved, Target};
+use crate::registry::Resolved;
 
 fn key_of(map: &Map, key: Option<&pb::Data>) -> Result<Option<Vec<u8>>> {
     key.map(|k| decode(k, map.key_size as usize, "key"))
@@ -109,7 +110,12 @@ impl MapService {
         })
     }
 
-    pub(super) fn update(&self, r: &Resolved, req: &pb::UpdateRequest) -> Result<()> {
+    pub(super) fn update(
+        &self,
+        who: &Identity,
+        r: &Resolved,
+        req: &pb::UpdateRequest,
+    ) -> Result<()> {
         let map = &*r.map;
         let flag = pb::UpdateFlag::try_from(req.flag)
             .map_err(|_| Error::InvalidArgument(format!("unknown update flag {}", req.flag)))?
@@ -134,10 +140,16 @@ impl MapService {
         let mut hold_prog: Option<ProgFd> = None;
         let value = if map.kind.is_map_of_maps() {
             let inner = match (&req.inner_map, &req.value) {
-                (Some(m), _) => self.registry.resolve(super::target(&Some(m.clone()))?)?,
-                (None, Some(v)) => self
-                    .registry
-                    .resolve(Target::Id(id_value(v, "value (inner map id)")?))?,
+                (Some(m), _) => {
+                    self.open(who, &Some(m.clone()), Access::Read, "Update (inner_map)")?
+                }
+                (None, Some(v)) => {
+                    let id = id_value(v, "value (inner map id)")?;
+                    let inner = Some(pb::MapRef {
+                        r#ref: Some(pb::map_ref::Ref::Id(id)),
+                    });
+                    self.open(who, &inner, Access::Read, "Update (inner map)")?
+                }
                 (None, None) => {
                     return Err(Error::InvalidArgument(format!(
                         "{} updates need inner_map: the map to store",

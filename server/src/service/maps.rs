@@ -2,10 +2,11 @@
 
 use bpfmap_proto::v1 as pb;
 
-use super::{target, MapService};
+use super::MapService;
+use crate::auth::{Access, Identity, MapFacts};
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{types::num, CreateParams, MapKind, Op};
-use crate::registry::Resolved;
+use crate::registry::{paths, CreateError, Resolved};
 
 impl MapService {
     /// Builds the wire `MapInfo` of a resolved map.
@@ -37,7 +38,11 @@ impl MapService {
         }
     }
 
-    pub(super) fn create_map(&self, req: pb::CreateMapRequest) -> Result<pb::MapInfo> {
+    pub(super) fn create_map(
+        &self,
+        req: pb::CreateMapRequest,
+        who: &Identity,
+    ) -> Result<pb::MapInfo> {
         let kind = match pb::MapType::try_from(req.r#type) {
             Ok(pb::MapType::Unspec) => {
                 return Err(Error::InvalidArgument(
@@ -110,6 +115,12 @@ impl MapService {
                 "max_entries must be at least 1".into(),
             ));
         }
+        if self.limits.max_entries_per_map > 0 && max_entries > self.limits.max_entries_per_map {
+            return Err(Error::ResourceExhausted(format!(
+                "max_entries {max_entries} is above this daemon's limit of {} (--max-entries-per-map)",
+                self.limits.max_entries_per_map
+            )));
+        }
         if !kind.is_keyless()
             && !matches!(t, num::RINGBUF | num::USER_RINGBUF)
             && (key_size == 0 || value_size == 0)
@@ -120,7 +131,9 @@ impl MapService {
             )));
         }
         let inner = match (&req.inner_map, kind.is_map_of_maps()) {
-            (Some(r), true) => Some(self.registry.resolve(target(&Some(r.clone()))?)?),
+            (Some(r), true) => {
+                Some(self.open(who, &Some(r.clone()), Access::Read, "CreateMap (inner_map)")?)
+            }
             (None, true) => {
                 return Err(Error::InvalidArgument(format!(
                     "{} maps need inner_map: a map to use as the template of the inner maps",
@@ -165,10 +178,12 @@ impl MapService {
             inner_map: inner.as_ref().map(|r| &*r.map),
         };
         let what = format!("{} map {:?} (key_size {key_size}, value_size {value_size}, max_entries {max_entries}, flags {:#x})", kind.name(), req.name, req.flags);
-        let resolved =
-            self.registry
-                .create(&params, pin.as_deref())
-                .map_err(|e| match (e.op, e.errno) {
+        let resolved = self
+            .registry
+            .create(&params, pin.as_deref(), &who.key(), &self.limits)
+            .map_err(|e| match e {
+                CreateError::Limit(e) => e,
+                CreateError::Kernel(e) => match (e.op, e.errno) {
                     ("obj_pin", libc::EEXIST) => Error::AlreadyExists(format!(
                         "pin path {} is taken",
                         pin.as_deref()
@@ -180,12 +195,14 @@ impl MapService {
                         source: e,
                     },
                     _ => Error::create_failed(kind, &what, e),
-                })?;
+                },
+            })?;
         Ok(self.info(&resolved))
     }
 
-    pub(super) fn list_maps(&self, all: bool) -> Result<pb::ListMapsResponse> {
-        let maps = if all {
+    /// The maps to list: managed ones, or every map on the host.
+    pub(super) fn list_maps(&self, all: bool) -> Result<Vec<Resolved>> {
+        Ok(if all {
             self.registry.all()?
         } else {
             self.registry
@@ -193,10 +210,33 @@ impl MapService {
                 .into_iter()
                 .map(|map| Resolved { map, managed: true })
                 .collect()
-        };
-        Ok(pb::ListMapsResponse {
-            maps: maps.iter().map(|r| self.info(r)).collect(),
         })
+    }
+
+    /// Checks that `who` may create the map `req` describes: its name and the pin it would
+    /// get are what the policy's `name:` and `pin:` selectors see.
+    pub(super) fn authorize_create(
+        &self,
+        who: &Identity,
+        req: &pb::CreateMapRequest,
+    ) -> Result<()> {
+        let pin = if req.pin.is_empty() {
+            &req.name
+        } else {
+            &req.pin
+        };
+        let pins = if req.ephemeral || pin.is_empty() {
+            Vec::new()
+        } else {
+            vec![paths::normalize(self.registry.root(), pin)?]
+        };
+        let facts = MapFacts {
+            id: None,
+            name: &req.name,
+            pins,
+            managed: true,
+        };
+        self.auth.check(who, Access::Create, "CreateMap", &facts)
     }
 
     pub(super) fn delete_map(&self, r: &Resolved) -> Result<pb::DeleteMapResponse> {

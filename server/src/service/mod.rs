@@ -16,24 +16,56 @@ use futures::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::{authorize, identity, Access, Identity};
+use crate::auth::{identity, Access, Authorizer, Identity, MapFacts};
 use crate::error::{Error, Result};
+use crate::limits::{Limits, StreamCounter};
 use crate::registry::{Registry, Resolved, Target};
 
-/// The service: a handle on the registry.
+/// The service: handles on the registry, the authorizer and the caps.
 #[derive(Debug, Clone)]
 pub struct MapService {
     registry: Arc<Registry>,
+    auth: Arc<Authorizer>,
+    limits: Arc<Limits>,
+    streams: Arc<StreamCounter>,
 }
 
 impl MapService {
-    /// A service over `registry`.
-    pub fn new(registry: Arc<Registry>) -> MapService {
-        MapService { registry }
+    /// A service over `registry`, deciding with `auth`, within `limits`.
+    pub fn new(registry: Arc<Registry>, auth: Arc<Authorizer>, limits: Limits) -> MapService {
+        MapService {
+            registry,
+            auth,
+            limits: Arc::new(limits),
+            streams: Arc::default(),
+        }
     }
 
     fn resolve(&self, r: &Option<pb::MapRef>) -> Result<Resolved> {
         self.registry.resolve(target(r)?)
+    }
+
+    /// What the policy knows of a resolved map.
+    fn facts<'a>(&self, r: &'a Resolved) -> MapFacts<'a> {
+        MapFacts {
+            id: Some(r.map.id),
+            name: &r.map.name,
+            pins: self.registry.pins(r.map.id),
+            managed: r.managed,
+        }
+    }
+
+    /// Resolves the map and checks that `who` may do `access` on it.
+    fn open(
+        &self,
+        who: &Identity,
+        r: &Option<pb::MapRef>,
+        access: Access,
+        rpc: &str,
+    ) -> Result<Resolved> {
+        let resolved = self.resolve(r)?;
+        self.auth.check(who, access, rpc, &self.facts(&resolved))?;
+        Ok(resolved)
     }
 }
 
@@ -55,13 +87,6 @@ pub(crate) fn format_of(f: i32) -> Result<pb::Format> {
     pb::Format::try_from(f).map_err(|_| Error::InvalidArgument(format!("unknown format {f}")))
 }
 
-/// Authorizes and names the caller.
-fn caller<T>(req: &Request<T>, access: Access, rpc: &str) -> Result<Identity, Status> {
-    let who = identity(req);
-    authorize(&who, access, rpc)?;
-    Ok(who)
-}
-
 /// Logs a mutation with its caller and result.
 fn audit<T>(who: &Identity, rpc: &str, map: Option<u32>, result: &Result<T>) {
     match result {
@@ -78,8 +103,10 @@ impl Svc for MapService {
         &self,
         req: Request<pb::CreateMapRequest>,
     ) -> Result<Response<pb::MapInfo>, Status> {
-        let who = caller(&req, Access::Create, "CreateMap")?;
-        let result = self.create_map(req.into_inner());
+        let who = identity::of(&req);
+        let req = req.into_inner();
+        self.authorize_create(&who, &req)?;
+        let result = self.create_map(req, &who);
         audit(
             &who,
             "CreateMap",
@@ -93,8 +120,8 @@ impl Svc for MapService {
         &self,
         req: Request<pb::GetMapRequest>,
     ) -> Result<Response<pb::MapInfo>, Status> {
-        caller(&req, Access::Read, "GetMap")?;
-        let r = self.resolve(&req.get_ref().map)?;
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Read, "GetMap")?;
         Ok(Response::new(self.info(&r)))
     }
 
@@ -102,16 +129,22 @@ impl Svc for MapService {
         &self,
         req: Request<pb::ListMapsRequest>,
     ) -> Result<Response<pb::ListMapsResponse>, Status> {
-        caller(&req, Access::Read, "ListMaps")?;
-        Ok(Response::new(self.list_maps(req.get_ref().all)?))
+        let who = identity::of(&req);
+        let maps = self.list_maps(req.get_ref().all)?;
+        let visible = maps
+            .into_iter()
+            .filter(|r| self.auth.may_read(&who, &self.facts(r)))
+            .map(|r| self.info(&r))
+            .collect();
+        Ok(Response::new(pb::ListMapsResponse { maps: visible }))
     }
 
     async fn delete_map(
         &self,
         req: Request<pb::DeleteMapRequest>,
     ) -> Result<Response<pb::DeleteMapResponse>, Status> {
-        let who = caller(&req, Access::Admin, "DeleteMap")?;
-        let r = self.resolve(&req.get_ref().map)?;
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Admin, "DeleteMap")?;
         let result = self.delete_map(&r);
         audit(&who, "DeleteMap", Some(r.map.id), &result);
         Ok(Response::new(result?))
@@ -121,8 +154,8 @@ impl Svc for MapService {
         &self,
         req: Request<pb::PinMapRequest>,
     ) -> Result<Response<pb::MapInfo>, Status> {
-        let who = caller(&req, Access::Admin, "PinMap")?;
-        let r = self.resolve(&req.get_ref().map)?;
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Admin, "PinMap")?;
         let result = self.pin_map(&r, &req.get_ref().pin);
         audit(&who, "PinMap", Some(r.map.id), &result);
         Ok(Response::new(result?))
@@ -132,9 +165,14 @@ impl Svc for MapService {
         &self,
         req: Request<pb::UnpinMapRequest>,
     ) -> Result<Response<pb::UnpinMapResponse>, Status> {
-        let who = caller(&req, Access::Admin, "UnpinMap")?;
-        let result = self.unpin(&req.get_ref().pin);
-        audit(&who, "UnpinMap", None, &result);
+        let who = identity::of(&req);
+        let pin = &req.get_ref().pin;
+        let target = Some(pb::MapRef {
+            r#ref: Some(pb::map_ref::Ref::Pin(pin.clone())),
+        });
+        let r = self.open(&who, &target, Access::Admin, "UnpinMap")?;
+        let result = self.unpin(pin);
+        audit(&who, "UnpinMap", Some(r.map.id), &result);
         result?;
         Ok(Response::new(pb::UnpinMapResponse {}))
     }
@@ -143,8 +181,8 @@ impl Svc for MapService {
         &self,
         req: Request<pb::FreezeMapRequest>,
     ) -> Result<Response<pb::MapInfo>, Status> {
-        let who = caller(&req, Access::Admin, "FreezeMap")?;
-        let r = self.resolve(&req.get_ref().map)?;
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Admin, "FreezeMap")?;
         let result = self.freeze(&r);
         audit(&who, "FreezeMap", Some(r.map.id), &result);
         Ok(Response::new(result?))
@@ -154,8 +192,8 @@ impl Svc for MapService {
         &self,
         req: Request<pb::LookupRequest>,
     ) -> Result<Response<pb::LookupResponse>, Status> {
-        caller(&req, Access::Read, "Lookup")?;
-        let r = self.resolve(&req.get_ref().map)?;
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Read, "Lookup")?;
         Ok(Response::new(self.lookup(&r, req.get_ref())?))
     }
 
@@ -163,9 +201,9 @@ impl Svc for MapService {
         &self,
         req: Request<pb::UpdateRequest>,
     ) -> Result<Response<pb::UpdateResponse>, Status> {
-        let who = caller(&req, Access::Write, "Update")?;
-        let r = self.resolve(&req.get_ref().map)?;
-        let result = self.update(&r, req.get_ref());
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Write, "Update")?;
+        let result = self.update(&who, &r, req.get_ref());
         audit(&who, "Update", Some(r.map.id), &result);
         result?;
         Ok(Response::new(pb::UpdateResponse {}))
@@ -175,8 +213,8 @@ impl Svc for MapService {
         &self,
         req: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let who = caller(&req, Access::Write, "Delete")?;
-        let r = self.resolve(&req.get_ref().map)?;
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Write, "Delete")?;
         let result = self.delete(&r, req.get_ref());
         audit(&who, "Delete", Some(r.map.id), &result);
         result?;
@@ -187,8 +225,8 @@ impl Svc for MapService {
         &self,
         req: Request<pb::LookupAndDeleteRequest>,
     ) -> Result<Response<pb::LookupResponse>, Status> {
-        let who = caller(&req, Access::Write, "LookupAndDelete")?;
-        let r = self.resolve(&req.get_ref().map)?;
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Write, "LookupAndDelete")?;
         let result = self.lookup_and_delete(&r, req.get_ref());
         audit(&who, "LookupAndDelete", Some(r.map.id), &result);
         Ok(Response::new(result?))
@@ -198,8 +236,8 @@ impl Svc for MapService {
         &self,
         req: Request<pb::GetNextKeyRequest>,
     ) -> Result<Response<pb::GetNextKeyResponse>, Status> {
-        caller(&req, Access::Read, "GetNextKey")?;
-        let r = self.resolve(&req.get_ref().map)?;
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Read, "GetNextKey")?;
         Ok(Response::new(self.get_next_key(&r, req.get_ref())?))
     }
 
@@ -209,18 +247,18 @@ impl Svc for MapService {
         &self,
         req: Request<pb::DumpRequest>,
     ) -> Result<Response<Self::DumpStream>, Status> {
-        let access = if req.get_ref().delete {
-            Access::Write
-        } else {
-            Access::Read
-        };
-        let who = caller(&req, access, "Dump")?;
-        let r = self.resolve(&req.get_ref().map)?;
-        let plan = dump::plan(&r.map, req.get_ref())?;
-        if req.get_ref().delete {
+        let who = identity::of(&req);
+        let delete = req.get_ref().delete;
+        let access = if delete { Access::Write } else { Access::Read };
+        let r = self.open(&who, &req.get_ref().map, access, "Dump")?;
+        let plan = dump::plan(&r.map, req.get_ref(), self.limits.max_batch_entries)?;
+        let slot = self
+            .streams
+            .acquire(&who.key(), self.limits.max_streams_per_identity)?;
+        if delete {
             tracing::info!(caller = %who, rpc = "Dump", map = r.map.id, delete = true, "draining");
         }
-        let rx = dump::start(r, plan);
+        let rx = dump::start(r, plan, slot);
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -228,15 +266,18 @@ impl Svc for MapService {
         &self,
         req: Request<Streaming<pb::BatchUpdateRequest>>,
     ) -> Result<Response<pb::BatchUpdateResponse>, Status> {
-        let who = caller(&req, Access::Write, "BatchUpdate")?;
+        let who = identity::of(&req);
+        let _slot = self
+            .streams
+            .acquire(&who.key(), self.limits.max_streams_per_identity)?;
         let mut stream = req.into_inner();
-        let Some(first) = stream.message().await? else {
+        let Some(first) = stream.message().await.map_err(stream_error)? else {
             return Err(Error::InvalidArgument(
                 "BatchUpdate got no message: the first one must name the map".into(),
             )
             .into());
         };
-        let r = self.resolve(&first.map)?;
+        let r = self.open(&who, &first.map, Access::Write, "BatchUpdate")?;
         batch::check_update_target(&r.map)?;
         let mut updated = 0u64;
         let mut next = Some(first);
@@ -247,22 +288,26 @@ impl Svc for MapService {
                         "every message of a BatchUpdate must name the same map".into(),
                     ));
                 }
+                let n = msg
+                    .packed
+                    .as_ref()
+                    .map_or(msg.entries.len(), |p| p.count as usize);
+                self.limits.check_batch(n, "a BatchUpdate message")?;
                 let flag = pb::UpdateFlag::try_from(msg.flag).map_err(|_| {
                     Error::InvalidArgument(format!("unknown update flag {}", msg.flag))
                 })? as u64;
-                let packed = batch::pack(&r.map, &msg)
-                    .map_err(|e| e.prefixed(&format!("after {updated} entries were written: ")))?;
+                let packed = batch::pack(&r.map, &msg)?;
                 let (n, res) = batch::apply_update(r.map.clone(), packed, flag).await;
                 updated += n as u64;
-                res.map_err(|e| e.prefixed(&format!("after {updated} entries were written: ")))?;
-                next = stream.message().await.map_err(|s| {
-                    Error::InvalidArgument(format!("reading the request stream: {}", s.message()))
-                })?;
+                res?;
+                next = stream.message().await.map_err(stream_error)?;
             }
             Ok(())
         }
-        .await;
-        tracing::info!(caller = %who, rpc = "BatchUpdate", map = r.map.id, updated, ok = result.is_ok(), "batch update");
+        .await
+        .map_err(|e| e.prefixed(&format!("after {updated} entries were written: ")));
+        audit(&who, "BatchUpdate", Some(r.map.id), &result);
+        tracing::debug!(map = r.map.id, updated, "batch update");
         result?;
         Ok(Response::new(pb::BatchUpdateResponse { updated }))
     }
@@ -271,12 +316,23 @@ impl Svc for MapService {
         &self,
         req: Request<pb::BatchDeleteRequest>,
     ) -> Result<Response<pb::BatchDeleteResponse>, Status> {
-        let who = caller(&req, Access::Write, "BatchDelete")?;
+        let who = identity::of(&req);
         let req = req.into_inner();
-        let r = self.resolve(&req.map)?;
+        let r = self.open(&who, &req.map, Access::Write, "BatchDelete")?;
+        self.limits.check_batch(req.keys.len(), "a BatchDelete")?;
         let result = batch::delete(r.map.clone(), &req.keys).await;
         audit(&who, "BatchDelete", Some(r.map.id), &result);
         let (deleted, missing) = result?;
         Ok(Response::new(pb::BatchDeleteResponse { deleted, missing }))
+    }
+}
+
+/// A failure reading a client stream: an oversized message is a cap, anything else a
+/// malformed request.
+fn stream_error(s: Status) -> Error {
+    if s.code() == tonic::Code::OutOfRange {
+        Error::ResourceExhausted(format!("{} (--max-message-bytes)", s.message()))
+    } else {
+        Error::InvalidArgument(format!("reading the request stream: {}", s.message()))
     }
 }

@@ -10,16 +10,13 @@ use std::time::Duration;
 
 use bpfmap_proto::v1::map_service_server::MapServiceServer;
 use tokio::sync::watch;
-use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
+use crate::auth::Authorizer;
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::service::MapService;
-
-/// Largest request the daemon decodes (BatchUpdate chunks).
-const MAX_DECODE: usize = 64 << 20;
 
 /// A parsed `--listen` address.
 #[derive(Debug, Clone)]
@@ -31,7 +28,7 @@ pub enum Listen {
 }
 
 /// Parses and checks `--listen` values: TCP without TLS only on loopback.
-pub async fn parse_listen(addrs: &[String]) -> Result<Vec<Listen>, String> {
+pub async fn parse_listen(addrs: &[String], tls: bool) -> Result<Vec<Listen>, String> {
     let mut out = Vec::new();
     for a in addrs {
         if let Some(path) = a.strip_prefix("unix:") {
@@ -49,9 +46,9 @@ pub async fn parse_listen(addrs: &[String]) -> Result<Vec<Listen>, String> {
             .first()
             .copied()
             .ok_or_else(|| format!("--listen {a}: the name resolves to no address"))?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && !tls {
             return Err(format!(
-                "--listen {a}: refusing TCP without TLS on a non-loopback address; listen on 127.0.0.1 or [::1]"
+                "--listen {a}: refusing TCP without TLS on a non-loopback address; listen on 127.0.0.1 or [::1], or give --tls-cert and --tls-key"
             ));
         }
         out.push(Listen::Tcp(addr));
@@ -72,12 +69,36 @@ pub fn tcp_incoming(addr: SocketAddr) -> Result<TcpIncoming, String> {
         .with_nodelay(Some(true)))
 }
 
+/// Where the daemon's parts come from.
+#[derive(Debug)]
+pub struct Parts {
+    /// The managed maps.
+    pub registry: Arc<Registry>,
+    /// The access policy.
+    pub auth: Arc<Authorizer>,
+}
+
+/// tonic answers an oversized request with OUT_OF_RANGE; the contract (and gRPC's own
+/// convention) says RESOURCE_EXHAUSTED for a configured limit.
+fn remap_too_large(
+    mut res: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let too_large = res.headers().get("grpc-status").is_some_and(|v| v == "11")
+        && res.headers().get("grpc-message").is_some_and(|m| {
+            m.to_str().is_ok_and(|m| {
+                m.contains("message%20length%20too%20large")
+                    || m.contains("message length too large")
+            })
+        });
+    if too_large {
+        res.headers_mut()
+            .insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    res
+}
+
 /// Serves until SIGINT/SIGTERM, then lets in-flight calls finish for up to the grace period.
-pub async fn serve(
-    config: &Config,
-    listen: Vec<Listen>,
-    registry: Arc<Registry>,
-) -> Result<(), String> {
+pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result<(), String> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<MapServiceServer<MapService>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -90,41 +111,69 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|e| format!("building reflection: {e}"))?;
-    let maps = MapServiceServer::new(MapService::new(registry))
-        .max_decoding_message_size(MAX_DECODE)
+    let maps = MapServiceServer::new(MapService::new(parts.registry, parts.auth, config.limits()))
+        .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(usize::MAX);
-    let router = builder()
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(maps);
+    let layer = tower::util::MapResponseLayer::new(remap_too_large as fn(_) -> _);
+    let routes = |builder: Server| {
+        builder
+            .layer(layer.clone())
+            .add_service(health_service.clone())
+            .add_service(reflection_v1.clone())
+            .add_service(reflection_v1alpha.clone())
+            .add_service(maps.clone())
+    };
+    let plain = routes(builder());
+    let tls = match tls_config(config)? {
+        Some(cfg) => Some(routes(
+            builder()
+                .tls_config(cfg)
+                .map_err(|e| format!("TLS configuration: {e}"))?,
+        )),
+        None => None,
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut sockets = Vec::new();
     for l in listen {
-        let router = router.clone();
         let mut stop = stop_rx.clone();
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
         match l {
             Listen::Unix(path) => {
-                let listener = unix::bind(&path, config.socket_mode)?;
+                let listener =
+                    unix::bind(&path, config.socket_mode, config.socket_group.as_deref())?;
                 tracing::info!(socket = %path.display(), "listening");
                 sockets.push(path);
-                tasks.push(tokio::spawn(router.serve_with_incoming_shutdown(
-                    UnixListenerStream::new(listener),
-                    shutdown,
-                )));
+                tasks.push(tokio::spawn(
+                    plain
+                        .clone()
+                        .serve_with_incoming_shutdown(unix::incoming(listener), shutdown),
+                ));
             }
             Listen::Tcp(addr) => {
                 let incoming = tcp_incoming(addr)?;
                 let local = incoming.local_addr().map_err(|e| e.to_string())?;
-                tracing::info!(addr = %local, "listening (TCP, loopback, anonymous callers may only read)");
-                tasks.push(tokio::spawn(
-                    router.serve_with_incoming_shutdown(incoming, shutdown),
-                ));
+                match &tls {
+                    Some(router) => {
+                        tracing::info!(addr = %local, mtls = config.tls_client_ca.is_some(), "listening (TCP, TLS)");
+                        tasks.push(tokio::spawn(
+                            router
+                                .clone()
+                                .serve_with_incoming_shutdown(incoming, shutdown),
+                        ));
+                    }
+                    None => {
+                        tracing::info!(addr = %local, "listening (TCP, loopback, no TLS: callers are anonymous)");
+                        tasks.push(tokio::spawn(
+                            plain
+                                .clone()
+                                .serve_with_incoming_shutdown(incoming, shutdown),
+                        ));
+                    }
+                }
             }
         }
     }
@@ -150,6 +199,24 @@ pub async fn serve(
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+/// The TLS configuration from the flags: server identity, and the client CA for mutual TLS.
+fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).map_err(|e| format!("cannot read {what} {}: {e}", p.display()))
+    };
+    let mut cfg = ServerTlsConfig::new().identity(Identity::from_pem(
+        read(cert, "--tls-cert")?,
+        read(key, "--tls-key")?,
+    ));
+    if let Some(ca) = &config.tls_client_ca {
+        cfg = cfg.client_ca_root(Certificate::from_pem(read(ca, "--tls-client-ca")?));
+    }
+    Ok(Some(cfg))
 }
 
 async fn wait_for_signal() -> &'static str {
