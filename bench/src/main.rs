@@ -45,8 +45,9 @@ struct Args {
     /// Entries of the big dump map (0: skip the big dump).
     #[arg(long, default_value_t = 4_000_000)]
     big: u32,
-    /// Timed runs per row (the median is shown).
-    #[arg(long, default_value_t = 3)]
+    /// Timed runs per row; ratios are taken between the fastest runs. bpftool's rows, the
+    /// slowest, run at most twice (once for the big map).
+    #[arg(long, default_value_t = 5)]
     runs: usize,
     /// Measured seconds per unary row.
     #[arg(long, default_value_t = 1.5)]
@@ -69,6 +70,9 @@ struct Args {
     /// A small, quick run (CI's smoke test): 20k/50k entries, one run, short unary rows.
     #[arg(long)]
     smoke: bool,
+    /// Skip the bpftool rows (for quick A/B runs of a tuning change).
+    #[arg(long, hide = true)]
+    skip_peer: bool,
     /// Only these sections.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Part>,
@@ -148,7 +152,8 @@ async fn run(args: Args) -> Result<()> {
         })
     });
     println!(
-        "bpfmap-bench: u32 -> u64 hash maps; {} and {} entries; {} run(s) per row (median shown); \
+        "bpfmap-bench: u32 -> u64 hash maps; {} and {} entries; {} run(s) per row, ratios between \
+         the fastest runs; \
          {} CPUs; load average {load_before:.2}, {rustc_before} rustc running{}",
         thousands(u64::from(args.entries)),
         thousands(u64::from(args.big)),
@@ -354,31 +359,44 @@ async fn dump_section(
             name: (*name).into(),
             role: *role,
             runs: Vec::new(),
+            daemon_cpu: Vec::new(),
         })
         .collect();
     // Round robin, so that drift in the machine's load touches every row alike.
-    for _ in 0..runs {
+    let peer_runs = if map.max_entries > ctx.args.entries {
+        1
+    } else {
+        runs.min(2)
+    };
+    for run in 0..runs {
+        let cpu = unary::cpu_secs(std::process::id());
         let (t, c) = kmap::timed(|| kmap::lookup_all(map, DUMP_BATCH))?;
         kmap::expect_count(ROW_FLOOR_DUMP, c, n)?;
-        rows[0].runs.push(t);
-        rows[1].runs.push(timed_cmd(
-            Command::new("bpftool")
-                .args(["map", "dump", "pinned"])
-                .arg(pin),
-        )?);
+        rows[0].push(t, unary::cpu_secs(std::process::id()) - cpu);
+        if !ctx.args.skip_peer && run < peer_runs {
+            rows[1].runs.push(timed_cmd(
+                Command::new("bpftool")
+                    .args(["map", "dump", "pinned"])
+                    .arg(pin),
+            )?);
+        }
+        let cpu = unary::cpu_secs(ctx.daemon_pid);
         let (t, c) = client_dump(&ctx.client, map.id).await?;
         kmap::expect_count(ROW_UNIX_DUMP, c, n)?;
-        rows[2].runs.push(t);
+        rows[2].push(t, unary::cpu_secs(ctx.daemon_pid) - cpu);
+        let cpu = unary::cpu_secs(ctx.daemon_pid);
         let (t, c) = client_dump(&tcp, map.id).await?;
         kmap::expect_count(ROW_TCP_DUMP, c, n)?;
-        rows[3].runs.push(t);
-        rows[4].runs.push(timed_cmd(Command::new(&ctx.ctl).args([
+        rows[3].push(t, unary::cpu_secs(ctx.daemon_pid) - cpu);
+        let cpu = unary::cpu_secs(ctx.daemon_pid);
+        let t = timed_cmd(Command::new(&ctx.ctl).args([
             "-s",
             &ctx.addrs.unix,
             "map",
             "dump",
             &format!("id:{}", map.id),
-        ]))?);
+        ]))?;
+        rows[4].push(t, unary::cpu_secs(ctx.daemon_pid) - cpu);
     }
     Ok(Section {
         title: format!("Dump {} entries (u32 -> u64 hash)", thousands(n)),
@@ -451,6 +469,7 @@ async fn load_section(ctx: &Ctx) -> Result<Section> {
         name: (*name).into(),
         role: *role,
         runs: Vec::new(),
+        daemon_cpu: Vec::new(),
     })
     .collect();
     let fresh = |name: &'static str| async move {
@@ -468,28 +487,33 @@ async fn load_section(ctx: &Ctx) -> Result<Section> {
         let m = bpfmapd::kernel::Map::open_id(id)?;
         kmap::expect_count(what, kmap::lookup_all(&m, DUMP_BATCH)?, u64::from(n))
     };
-    for _ in 0..ctx.args.runs {
+    for run in 0..ctx.args.runs {
         // Floor: a fresh map of the same size, filled in-process.
         let m = kmap::create("bench_load_flr", n)?;
+        let cpu = unary::cpu_secs(std::process::id());
         let (t, _) = kmap::timed(|| kmap::update_all(&m, &keys, &values, kmap::FLOOR_BATCH))?;
+        let cpu = unary::cpu_secs(std::process::id()) - cpu;
         kmap::expect_count(
             ROW_FLOOR_LOAD,
             kmap::lookup_all(&m, DUMP_BATCH)?,
             u64::from(n),
         )?;
-        rows[0].runs.push(t);
+        rows[0].push(t, cpu);
         drop(m);
 
-        let id = fresh(tool_name).await?;
-        rows[1].runs.push(timed_cmd(
-            Command::new("bpftool")
-                .args(["batch", "file"])
-                .arg(&batch_file),
-        )?);
-        check(id, ROW_BPFTOOL_LOAD)?;
-        client.delete_map(MapRef::Id(id)).await?;
+        if !ctx.args.skip_peer && run < 2 {
+            let id = fresh(tool_name).await?;
+            rows[1].runs.push(timed_cmd(
+                Command::new("bpftool")
+                    .args(["batch", "file"])
+                    .arg(&batch_file),
+            )?);
+            check(id, ROW_BPFTOOL_LOAD)?;
+            client.delete_map(MapRef::Id(id)).await?;
+        }
 
         let id = fresh("bench_load_lib").await?;
+        let cpu = unary::cpu_secs(ctx.daemon_pid);
         let t = Instant::now();
         let updated = client
             .batch_update(
@@ -498,18 +522,23 @@ async fn load_section(ctx: &Ctx) -> Result<Section> {
                 Flag::Any,
             )
             .await?;
-        rows[2].runs.push(t.elapsed().as_secs_f64());
+        rows[2].push(
+            t.elapsed().as_secs_f64(),
+            unary::cpu_secs(ctx.daemon_pid) - cpu,
+        );
         kmap::expect_count(ROW_LIB_LOAD, updated, u64::from(n))?;
         check(id, ROW_LIB_LOAD)?;
         client.delete_map(MapRef::Id(id)).await?;
 
         let id = fresh("bench_load_ctl").await?;
-        rows[3].runs.push(timed_cmd(
+        let cpu = unary::cpu_secs(ctx.daemon_pid);
+        let t = timed_cmd(
             Command::new(&ctx.ctl)
                 .args(["-s", &ctx.addrs.unix, "map", "load", &format!("id:{id}")])
                 .arg("--input")
                 .arg(&snapshot),
-        )?);
+        )?;
+        rows[3].push(t, unary::cpu_secs(ctx.daemon_pid) - cpu);
         check(id, ROW_CTL_LOAD)?;
         client.delete_map(MapRef::Id(id)).await?;
     }

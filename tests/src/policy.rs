@@ -173,7 +173,11 @@ impl PolicyFile {
     pub fn overwrite_keeping_mtime(&self, text: &str) {
         use std::os::unix::fs::FileExt;
         let old = std::fs::read(&self.path).expect("read the policy");
-        assert_eq!(old.len(), text.len(), "the new policy must be as long as the old");
+        assert_eq!(
+            old.len(),
+            text.len(),
+            "the new policy must be as long as the old"
+        );
         let mtime = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .expect("the policy's mtime");
@@ -181,7 +185,8 @@ impl PolicyFile {
             .write(true)
             .open(&self.path)
             .expect("open the policy");
-        f.write_all_at(text.as_bytes(), 0).expect("write the policy");
+        f.write_all_at(text.as_bytes(), 0)
+            .expect("write the policy");
         f.set_modified(mtime).expect("restore the policy's mtime");
     }
 }
