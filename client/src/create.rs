@@ -31,6 +31,8 @@ pub struct CreateMap {
     inner_map: Option<MapRef>,
     pin: Option<String>,
     ephemeral: bool,
+    key_type: String,
+    value_type: String,
 }
 
 impl CreateMap {
@@ -48,6 +50,8 @@ impl CreateMap {
             inner_map: None,
             pin: None,
             ephemeral: false,
+            key_type: String::new(),
+            value_type: String::new(),
         }
     }
 
@@ -122,6 +126,30 @@ impl CreateMap {
         self
     }
 
+    /// The key's C type, e.g. `"struct flow { __u32 saddr; __u16 sport; }"` or `"__u64"`:
+    /// the daemon builds BTF from it, so the map's keys can be read and written as typed
+    /// JSON ([`Data::json`](crate::Data::json)) and the key size follows from the type.
+    pub fn key_type(mut self, decl: impl Into<String>) -> Self {
+        self.key_type = decl.into();
+        self
+    }
+
+    /// The value's C type (see [`key_type`](CreateMap::key_type)); arrays whose key type
+    /// is not given get `__u32`.
+    ///
+    /// ```
+    /// use bpfmap_client::{CreateMap, MapType};
+    /// let req = CreateMap::new("flows", MapType::Hash)
+    ///     .key_type("struct flow { __u32 saddr; __u32 daddr; __u16 sport; __u16 dport; }")
+    ///     .value_type("struct stats { __u64 packets; __u64 bytes; char comm[16]; }")
+    ///     .max_entries(1024);
+    /// assert_eq!(req.to_proto().key_size, 0); // follows from the type
+    /// ```
+    pub fn value_type(mut self, decl: impl Into<String>) -> Self {
+        self.value_type = decl.into();
+        self
+    }
+
     /// The wire form.
     pub fn to_proto(&self) -> proto::CreateMapRequest {
         proto::CreateMapRequest {
@@ -135,6 +163,8 @@ impl CreateMap {
             inner_map: self.inner_map.as_ref().map(MapRef::to_proto),
             pin: self.pin.clone().unwrap_or_default(),
             ephemeral: self.ephemeral,
+            key_type: self.key_type.clone(),
+            value_type: self.value_type.clone(),
         }
     }
 }

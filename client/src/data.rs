@@ -24,6 +24,10 @@ pub enum Data {
     Hex(String),
     /// An unsigned integer stored in host byte order in a 1, 2, 4 or 8 byte key or value.
     Number(u64),
+    /// Typed JSON for maps whose key and value have BTF types (programs compiled with `-g`,
+    /// maps created with [`CreateMap::key_type`](crate::CreateMap::key_type)), e.g.
+    /// `{"saddr":16777343,"sport":53}`; the daemon checks every field.
+    Json(String),
 }
 
 impl Data {
@@ -37,6 +41,17 @@ impl Data {
         Data::Number(n)
     }
 
+    /// Typed JSON text, laid out by the daemon from the map's BTF types.
+    ///
+    /// ```
+    /// use bpfmap_client::Data;
+    /// let key = Data::json(r#"{"pid": 42, "comm": "curl"}"#);
+    /// assert!(matches!(key, Data::Json(_)));
+    /// ```
+    pub fn json(text: impl Into<String>) -> Self {
+        Data::Json(text.into())
+    }
+
     /// The wire form.
     pub fn to_proto(&self) -> proto::Data {
         use proto::data::Form;
@@ -45,6 +60,7 @@ impl Data {
                 Data::Raw(b) => Form::Raw(b.clone()),
                 Data::Hex(h) => Form::Hex(h.clone()),
                 Data::Number(n) => Form::Number(*n),
+                Data::Json(j) => Form::Json(j.clone()),
             }),
         }
     }

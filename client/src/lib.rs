@@ -1,7 +1,8 @@
 //! Typed async client for `bpfmapd`, the daemon that manages Linux eBPF maps over gRPC.
 //!
 //! [`Client`] has a typed method for every RPC of `bpfmap.v1.MapService`: keys and values
-//! as byte slices, plain-old-data helpers ([`Client::update_pod`], [`Client::lookup_pod`]),
+//! as byte slices (or typed JSON for maps with BTF: [`Data::json`], [`Client::lookup_json`],
+//! [`Client::dump_json`], [`CreateMap::key_type`]), plain-old-data helpers ([`Client::update_pod`], [`Client::lookup_pod`]),
 //! per-CPU helpers, a streaming [`Client::dump`] over the packed fast path and a chunked
 //! [`Client::batch_update`]. Every failure is one [`Error`] that keeps the gRPC code.
 //!
@@ -46,6 +47,7 @@ mod mapref;
 mod pod;
 pub mod snapshot;
 mod tls;
+mod typed;
 
 pub use batch::BatchDeleted;
 pub use client::Client;
@@ -59,8 +61,9 @@ pub use error::{code_name, Error};
 pub use layout::{is_per_cpu, map_type_name, parse_map_type, Layout};
 pub use mapref::{MapRef, ParseMapRefError};
 pub use pod::from_bytes;
-pub use proto::{MapInfo, MapType};
+pub use proto::{Format, MapInfo, MapType};
 pub use tls::TlsOptions;
+pub use typed::{JsonEntry, JsonValue};
 
 use tonic::transport::Channel;
 

@@ -80,8 +80,9 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_maps_per_identity: usize,
 
-    /// Largest request message in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    /// Largest request message in bytes. Decoded messages can take ~50x their wire size
+    /// (an empty Entry is 2 bytes on the wire, ~100 in memory), so keep this modest.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub max_message_bytes: usize,
 
     /// Entries in one BatchUpdate message or keys in one BatchDelete (0: no limit); also caps

@@ -7,6 +7,7 @@
 //! place.
 
 pub mod auth;
+pub mod btf;
 pub mod config;
 pub mod error;
 pub mod kernel;

@@ -316,3 +316,20 @@ pub async fn get(client: &mut Client, map: Option<MapRef>) -> MapInfo {
         .unwrap_or_else(|s| panic!("GetMap {what}: {s:?}"))
         .into_inner()
 }
+
+/// `Data { json }`: typed JSON for maps with BTF.
+pub fn json(text: &str) -> Option<Data> {
+    Some(Data {
+        form: Some(Form::Json(text.to_owned())),
+    })
+}
+
+/// The parsed JSON of a returned `Data` in json form (panics on another form or bad JSON).
+pub fn json_of(data: &Option<Data>) -> serde_json::Value {
+    match data.as_ref().and_then(|d| d.form.as_ref()) {
+        Some(Form::Json(s)) => {
+            serde_json::from_str(s).unwrap_or_else(|e| panic!("Data.json {s:?} is not JSON: {e}"))
+        }
+        other => panic!("expected Data.json, got {other:?}"),
+    }
+}

@@ -15,6 +15,9 @@
 //! processes) make name lookups ambiguous: address them by id or pin.
 //!
 //! [`load`]: BpfProgram::load
+//! `tests/bpf/typed.bpf.c` ([`BpfProgram::load_typed`]) keeps BTF-typed per-flow stats
+//! instead: struct keys and values, for the typed-JSON tests.
+//!
 //! [`send`]: BpfProgram::send
 
 use std::collections::BTreeMap;
@@ -28,6 +31,10 @@ use libbpf_rs::{MapCore, Object, ObjectBuilder};
 /// The compiled object file.
 pub const SOCKSTATS_OBJ: &str = concat!(env!("OUT_DIR"), "/sockstats.bpf.o");
 
+/// The compiled object of `tests/bpf/typed.bpf.c`: typed per-flow stats (program
+/// `track_flows`; maps `flows`, `flow_pcpu`, `kinds`), see [`BpfProgram::load_typed`].
+pub const TYPED_OBJ: &str = concat!(env!("OUT_DIR"), "/typed.bpf.o");
+
 /// Bytes the kernel counts in `skb->len` beyond the payload of a UDP datagram (its header).
 pub const UDP_HEADER_LEN: u64 = 8;
 
@@ -38,27 +45,39 @@ pub struct BpfProgram {
     obj: Object,
     rx: UdpSocket,
     tx: UdpSocket,
+    path: &'static str,
+    prog: &'static str,
 }
 
 impl BpfProgram {
     /// Loads `sockstats.bpf.o` and attaches it to a fresh UDP socket on 127.0.0.1.
     pub fn load() -> BpfProgram {
+        Self::load_object(SOCKSTATS_OBJ, "count_packets")
+    }
+
+    /// Loads `typed.bpf.o` (BTF-typed maps `flows`, `flow_pcpu`, `kinds`; see its source)
+    /// and attaches its `track_flows` to a fresh UDP socket on 127.0.0.1. Each datagram
+    /// [`send_payloads`](BpfProgram::send_payloads) delivers updates the flow of
+    /// ([`tx_addr`](BpfProgram::tx_addr) → [`rx_addr`](BpfProgram::rx_addr)).
+    pub fn load_typed() -> BpfProgram {
+        Self::load_object(TYPED_OBJ, "track_flows")
+    }
+
+    fn load_object(path: &'static str, prog: &'static str) -> BpfProgram {
         let open = ObjectBuilder::default()
-            .open_file(SOCKSTATS_OBJ)
-            .unwrap_or_else(|e| panic!("open {SOCKSTATS_OBJ}: {e}"));
-        let obj = open
-            .load()
-            .unwrap_or_else(|e| panic!("load {SOCKSTATS_OBJ}: {e}"));
+            .open_file(path)
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+        let obj = open.load().unwrap_or_else(|e| panic!("load {path}: {e}"));
         let rx = UdpSocket::bind("127.0.0.1:0").expect("bind the receiving UDP socket");
         rx.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("read timeout");
         let tx = UdpSocket::bind("127.0.0.1:0").expect("bind the sending UDP socket");
         let prog_fd = {
-            let prog = obj
+            let p = obj
                 .progs()
-                .find(|p| p.name() == "count_packets")
-                .expect("program count_packets in the object");
-            prog.as_fd().as_raw_fd()
+                .find(|p| p.name() == prog)
+                .unwrap_or_else(|| panic!("program {prog} in {path}"));
+            p.as_fd().as_raw_fd()
         };
         // SAFETY: setsockopt reads size_of::<c_int>() bytes from a live c_int.
         let rc = unsafe {
@@ -76,7 +95,13 @@ impl BpfProgram {
             "setsockopt(SO_ATTACH_BPF): {}",
             std::io::Error::last_os_error()
         );
-        BpfProgram { obj, rx, tx }
+        BpfProgram {
+            obj,
+            rx,
+            tx,
+            path,
+            prog,
+        }
     }
 
     /// The names of the program's maps (as in the C source).
@@ -93,7 +118,7 @@ impl BpfProgram {
             .obj
             .maps()
             .find(|m| m.name() == name)
-            .unwrap_or_else(|| panic!("no map {name} in {SOCKSTATS_OBJ}"));
+            .unwrap_or_else(|| panic!("no map {name} in {}", self.path));
         map.info().expect("bpf_map_info").info.id
     }
 
@@ -102,8 +127,8 @@ impl BpfProgram {
         let prog = self
             .obj
             .progs()
-            .find(|p| p.name() == "count_packets")
-            .expect("program count_packets");
+            .find(|p| p.name() == self.prog)
+            .expect("the program");
         let mut info = libbpf_sys::bpf_prog_info::default();
         let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
         // SAFETY: info and len are live and len is the size of info.
@@ -153,6 +178,27 @@ impl BpfProgram {
             bytes += len as u64 + UDP_HEADER_LEN;
         }
         bytes
+    }
+
+    /// Sends each payload as one datagram to the filtered socket and receives it back (so
+    /// the program has run for each).
+    pub fn send_payloads(&self, payloads: &[&[u8]]) {
+        let to = self.rx.local_addr().expect("rx address");
+        let mut buf = vec![0u8; 65536];
+        for p in payloads {
+            let sent = self.tx.send_to(p, to).expect("send a datagram");
+            assert_eq!(sent, p.len());
+            let (got, _) = self
+                .rx
+                .recv_from(&mut buf)
+                .expect("receive the datagram back (socket filter dropped it?)");
+            assert_eq!(got, p.len(), "datagram truncated by the filter");
+        }
+    }
+
+    /// The sending socket's address.
+    pub fn tx_addr(&self) -> std::net::SocketAddr {
+        self.tx.local_addr().expect("tx address")
     }
 
     /// The receiving socket's address.

@@ -342,3 +342,20 @@ async fn absolute_pins_off_bpffs_are_refused() {
     assert_eq!(tree(plain.path()), before);
     assert_eq!(get(c, by_id(v)).await.pins.len(), 1);
 }
+
+#[tokio::test]
+async fn an_overlong_multibyte_component_is_an_argument_error() {
+    // 15 ASCII bytes, then 2-byte characters: byte 16 falls inside one. The error message
+    // quotes the component's start; it must not cut a character in two (a panic).
+    let Some(mut t) = TestEnv::start().await else {
+        return;
+    };
+    let v = victim(&mut t).await;
+    let component = format!("{}{}", "a".repeat(15), "é".repeat(130));
+    assert!(component.len() > 255);
+    for pin in [component.clone(), format!("dir/{component}/x")] {
+        refused_everywhere(&mut t, v, &pin, &[]).await;
+    }
+    assert!(t.daemon.try_wait().is_none(), "bpfmapd died");
+    assert_eq!(get(&mut t.client, by_id(v)).await.id, v);
+}

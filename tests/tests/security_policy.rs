@@ -411,3 +411,29 @@ async fn foreign_maps_need_admin_on_top_of_the_access() {
     r[6].assert_code("PermissionDenied", &["Update", "write"]);
     assert_eq!(KernelMap::from_id(m2).lookup(&u32b(1)), Some(u64b(10)));
 }
+
+#[tokio::test]
+async fn a_star_in_a_pin_does_not_escape_a_deny_glob() {
+    // `*` in the pattern must stay a wildcard when the text holds a literal '*' at that
+    // place: else a map pinned at `locked/*x` slips past a deny on `pin:locked/*`.
+    let rules = [
+        Rule::root_all(),
+        Rule::allow(&["uid:65534"], &["managed"], &["read", "write"]),
+        Rule::deny(&["uid:65534"], &["pin:locked/*"], &["write"]),
+    ];
+    let Some(mut e) = PolicyEnv::start(&rules, DaemonOptions::default()).await else {
+        return;
+    };
+    let c = &mut e.t.client;
+    let plain = map_at(c, &names::unique("lk"), "locked/plain").await;
+    let starred = map_at(c, &names::unique("lk"), "locked/*x").await;
+    let ops = [
+        format!("update id:{plain} {} {}", k(1), v(5)),
+        format!("update id:{starred} {} {}", k(1), v(5)),
+    ];
+    let ops: Vec<&str> = ops.iter().map(String::as_str).collect();
+    let r = Peer::nobody().run(&e.t.daemon, &ops);
+    r[0].assert_code("PermissionDenied", &["Update", "write"]);
+    r[1].assert_code("PermissionDenied", &["Update", "write"]);
+    assert_eq!(KernelMap::from_id(starred).lookup(&u32b(1)), Some(u64b(10)));
+}

@@ -9,13 +9,14 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // '*' first: a literal '*' in the text must not consume the pattern's wildcard.
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some(s) = star {
             pi = s + 1;
             mark += 1;
@@ -46,5 +47,9 @@ mod tests {
         assert!(matches("*", ""));
         assert!(matches("*x*y*", "axbyc"));
         assert!(!matches("", "a"));
+        // A literal '*' in the text is just a character.
+        assert!(matches("secret*", "secret*x"));
+        assert!(matches("*x", "*ax"));
+        assert!(matches("a*b", "a*zb"));
     }
 }

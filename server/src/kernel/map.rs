@@ -26,6 +26,19 @@ pub struct CreateParams<'a> {
     pub map_extra: u64,
     /// Template map for map-in-map types.
     pub inner_map: Option<&'a Map>,
+    /// BTF describing the key and value: the object and the type ids in it.
+    pub btf: Option<MapBtf<'a>>,
+}
+
+/// The BTF types of a new map (`btf_fd`, `btf_key_type_id`, `btf_value_type_id`).
+#[derive(Debug, Clone, Copy)]
+pub struct MapBtf<'a> {
+    /// The loaded BTF object.
+    pub fd: &'a super::BtfFd,
+    /// Key type id (0: none, for keyless maps).
+    pub key: u32,
+    /// Value type id.
+    pub value: u32,
 }
 
 /// An open BPF map. Owns its fd; the fields are a snapshot of `bpf_map_info` taken at open.
@@ -109,6 +122,9 @@ impl Map {
             map_flags: p.flags,
             map_extra: p.map_extra,
             inner_map_fd: p.inner_map.map_or(0, |m| m.fd.as_raw_fd() as u32),
+            btf_fd: p.btf.map_or(0, |b| b.fd.as_fd().as_raw_fd() as u32),
+            btf_key_type_id: p.btf.map_or(0, |b| b.key),
+            btf_value_type_id: p.btf.map_or(0, |b| b.value),
             ..Default::default()
         };
         // SAFETY: `name` is a valid NUL-terminated string and `opts` a properly sized options

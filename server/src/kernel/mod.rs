@@ -8,6 +8,7 @@
 
 mod batch;
 mod bpffs;
+mod btf;
 mod cpus;
 pub mod elem;
 mod ids;
@@ -16,9 +17,10 @@ pub mod types;
 
 pub use batch::{BatchCursor, BatchStep};
 pub use bpffs::{ensure_bpffs_dir, is_bpffs};
+pub use btf::{BtfFd, BtfLoadError};
 pub use cpus::possible_cpus;
 pub use ids::{all_map_ids, open_prog_by_id, ProgFd};
-pub use map::{CreateParams, Map};
+pub use map::{CreateParams, Map, MapBtf};
 pub use types::{MapKind, Op};
 
 use std::fmt;

@@ -52,7 +52,7 @@ pub fn normalize(root: &Path, pin: &str) -> Result<PathBuf> {
                 if name.len() > NAME_MAX {
                     return Err(Error::InvalidArgument(format!(
                         "pin path {pin:?}: component {:?}... is longer than {NAME_MAX} bytes",
-                        &name[..16.min(name.len())]
+                        name.chars().take(16).collect::<String>()
                     )));
                 }
                 out.push(&*name);

@@ -9,13 +9,21 @@ use std::sync::Arc;
 use bpfmap_proto::v1 as pb;
 use bytes::Bytes;
 
-use super::codec::{decode, value_in};
+use super::codec::{decode, value_in, Side, Types};
+use crate::btf::BtfCache;
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{KernelError, Map, Op, ENOTSUPP};
 use crate::registry::desc;
 
 /// Entries from which a batch runs on a blocking thread.
 const BLOCKING_FROM: usize = 1024;
+
+/// Bytes to reserve up front for `n` items of `size`: the request's own size bounds what it
+/// can decode to, but not `n × size` for empty entries of a huge map, so cap the guess and
+/// let the vectors grow with what really arrives.
+fn reserve(n: usize, size: usize) -> usize {
+    n.saturating_mul(size).min(16 << 20)
+}
 
 /// Keys and values of one batch in the kernel's layout. A packed request's buffers are
 /// used as they arrived (prost decodes `bytes` fields without copying).
@@ -44,7 +52,7 @@ pub fn check_update_target(map: &Map) -> Result<()> {
 }
 
 /// Decodes one BatchUpdateRequest's entries (or packed block) into the kernel's layout.
-pub fn pack(map: &Map, req: &pb::BatchUpdateRequest) -> Result<Packed> {
+pub fn pack(map: &Map, req: &pb::BatchUpdateRequest, types: &Types<'_>) -> Result<Packed> {
     let ks = map.key_size as usize;
     let vs = map.value_stride();
     if let Some(p) = &req.packed {
@@ -69,8 +77,8 @@ pub fn pack(map: &Map, req: &pb::BatchUpdateRequest) -> Result<Packed> {
             count,
         });
     }
-    let mut keys = Vec::with_capacity(req.entries.len() * ks);
-    let mut values = Vec::with_capacity(req.entries.len() * vs);
+    let mut keys = Vec::with_capacity(reserve(req.entries.len(), ks));
+    let mut values = Vec::with_capacity(reserve(req.entries.len(), vs));
     for (i, e) in req.entries.iter().enumerate() {
         if map.kind.is_keyless() {
             if e.key.is_some() {
@@ -84,10 +92,16 @@ pub fn pack(map: &Map, req: &pb::BatchUpdateRequest) -> Result<Packed> {
                 .key
                 .as_ref()
                 .ok_or_else(|| Error::InvalidArgument(format!("entries[{i}].key is required")))?;
-            keys.extend(decode(key, ks, &format!("entries[{i}].key"))?);
+            keys.extend(decode(
+                key,
+                ks,
+                &format!("entries[{i}].key"),
+                types,
+                Side::Key,
+            )?);
         }
         values.extend(
-            value_in(map, e.value.as_ref(), &e.per_cpu_values)
+            value_in(map, e.value.as_ref(), &e.per_cpu_values, types)
                 .map_err(|e| e.prefixed(&format!("entries[{i}]: ")))?,
         );
     }
@@ -165,14 +179,17 @@ fn update_sync(map: &Map, b: &Packed, flag: u64) -> (usize, Result<()>) {
 
 /// Deletes `keys`; keys that are not in the map are counted as missing, not as errors.
 /// Returns (deleted, missing).
-pub async fn delete(map: Arc<Map>, keys: &[pb::Data]) -> Result<(u64, u64)> {
+pub async fn delete(map: Arc<Map>, keys: &[pb::Data], btf: &BtfCache) -> Result<(u64, u64)> {
     if !map.kind.supports(Op::Delete) {
         return Err(Error::unsupported(map.kind, Op::Delete));
     }
     let ks = map.key_size as usize;
-    let mut flat = Vec::with_capacity(keys.len() * ks);
-    for (i, k) in keys.iter().enumerate() {
-        flat.extend(decode(k, ks, &format!("keys[{i}]"))?);
+    let mut flat = Vec::with_capacity(reserve(keys.len(), ks));
+    {
+        let types = Types::lazy(&map, btf);
+        for (i, k) in keys.iter().enumerate() {
+            flat.extend(decode(k, ks, &format!("keys[{i}]"), &types, Side::Key)?);
+        }
     }
     let count = keys.len();
     if count >= BLOCKING_FROM {

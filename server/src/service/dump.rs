@@ -14,7 +14,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tonic::Status;
 
-use super::codec::{check_format, encode, value_out};
+use super::codec::{check_format, encode, value_out, Side, Types};
+use crate::btf::{BtfCache, MapTypes};
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{BatchCursor, KernelError, Map, Op, ENOTSUPP};
 use crate::limits::StreamSlot;
@@ -30,23 +31,36 @@ const MAX_MESSAGE_BYTES: usize = 2 << 20;
 const MAX_BATCH: usize = 1 << 20;
 
 /// A validated dump request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DumpPlan {
     format: pb::Format,
+    /// The map's BTF types, looked up for FORMAT_JSON only.
+    types: Option<Arc<MapTypes>>,
     packed: bool,
     delete: bool,
     batch: usize,
 }
 
 /// Checks a dump request against the map and picks the batch size.
-pub fn plan(map: &Map, req: &pb::DumpRequest, max_batch_entries: usize) -> Result<DumpPlan> {
+pub fn plan(
+    map: &Map,
+    req: &pb::DumpRequest,
+    max_batch_entries: usize,
+    btf: &BtfCache,
+) -> Result<DumpPlan> {
     let format = super::format_of(req.format)?;
     if req.packed && format != pb::Format::Raw {
         return Err(Error::InvalidArgument(
             "packed dumps carry raw bytes: use FORMAT_RAW with packed=true".into(),
         ));
     }
-    check_format(map, format)?;
+    let lazy = Types::lazy(map, btf);
+    check_format(map, format, &lazy)?;
+    let types = if format == pb::Format::Json {
+        lazy.get()?.cloned()
+    } else {
+        None
+    };
     let op = if req.delete {
         if map.kind.is_keyless() {
             Op::Pop
@@ -76,6 +90,7 @@ pub fn plan(map: &Map, req: &pb::DumpRequest, max_batch_entries: usize) -> Resul
     };
     Ok(DumpPlan {
         format,
+        types,
         packed: req.packed,
         delete: req.delete,
         batch,
@@ -94,6 +109,7 @@ pub fn start(
         let _slot = slot;
         let started = Instant::now();
         let map = r.map;
+        let delete = plan.delete;
         let mut out = Sink {
             tx,
             map: map.clone(),
@@ -112,10 +128,10 @@ pub fn start(
                     map = map.id,
                     entries,
                     elapsed_ms = started.elapsed().as_millis() as u64,
-                    delete = plan.delete,
+                    delete,
                     "dump finished"
                 );
-                if plan.delete {
+                if delete {
                     tracing::info!(map = map.id, entries, "drained by dump with delete");
                 }
             }
@@ -156,6 +172,7 @@ impl Sink {
         }
         let ks = self.map.key_size as usize;
         let vs = self.map.value_stride();
+        let types = Types::fixed(&self.map, self.plan.types.clone());
         let msg = if self.plan.packed {
             pb::DumpResponse {
                 entries: Vec::new(),
@@ -176,12 +193,15 @@ impl Sink {
                         keys.slice(i * ks..(i + 1) * ks),
                         self.plan.format,
                         "key",
+                        &types,
+                        Side::Key,
                     )?)
                 };
                 let (value, per_cpu_values) = value_out(
                     &self.map,
                     values.slice(i * vs..(i + 1) * vs),
                     self.plan.format,
+                    &types,
                 )?;
                 entries.push(pb::Entry {
                     key,

@@ -6,22 +6,22 @@
 use bpfmap_proto::v1 as pb;
 use bytes::Bytes;
 
-use super::codec::{decode, encode, value_in, value_out};
+use super::codec::{decode, encode, value_in, value_out, Side, Types};
 use super::{format_of, MapService};
 use crate::auth::{Access, Identity};
 use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{elem::BPF_F_LOCK, open_prog_by_id, types::num, Map, Op, ProgFd};
 use crate::registry::Resolved;
 
-fn key_of(map: &Map, key: Option<&pb::Data>) -> Result<Option<Vec<u8>>> {
-    key.map(|k| decode(k, map.key_size as usize, "key"))
+fn key_of(map: &Map, key: Option<&pb::Data>, types: &Types<'_>) -> Result<Option<Vec<u8>>> {
+    key.map(|k| decode(k, map.key_size as usize, "key", types, Side::Key))
         .transpose()
 }
 
 /// Checks that the map type supports `op`, then decodes the (required) key.
-fn need_key(map: &Map, key: Option<&pb::Data>, op: Op) -> Result<Vec<u8>> {
+fn need_key(map: &Map, key: Option<&pb::Data>, op: Op, types: &Types<'_>) -> Result<Vec<u8>> {
     supported(map, op)?;
-    key_of(map, key)?.ok_or_else(|| {
+    key_of(map, key, types)?.ok_or_else(|| {
         Error::InvalidArgument(format!(
             "key is required for {} on {} maps (only queue, stack and bloom filter maps work without a key)",
             op.name(),
@@ -68,6 +68,7 @@ impl MapService {
         req: &pb::LookupRequest,
     ) -> Result<pb::LookupResponse> {
         let map = &*r.map;
+        let types = Types::lazy(map, &self.btf);
         let format = format_of(req.format)?;
         let mut value = vec![0u8; map.value_stride()];
         let (op, key) = if map.kind.0 == num::BLOOM_FILTER {
@@ -77,7 +78,7 @@ impl MapService {
                     "bloom filter lookup needs value: the element to test".into(),
                 )
             })?;
-            value = decode(probe, map.value_size as usize, "value")?;
+            value = decode(probe, map.value_size as usize, "value", &types, Side::Value)?;
             (Op::Lookup, None)
         } else if map.kind.is_keyless() {
             check_keyless(map, &req.key)?;
@@ -85,7 +86,7 @@ impl MapService {
         } else {
             (
                 Op::Lookup,
-                Some(need_key(map, req.key.as_ref(), Op::Lookup)?),
+                Some(need_key(map, req.key.as_ref(), Op::Lookup, &types)?),
             )
         };
         supported(map, op)?;
@@ -104,7 +105,7 @@ impl MapService {
                 e,
             )
         })?;
-        let (value, per_cpu_values) = value_out(map, Bytes::from(value), format)?;
+        let (value, per_cpu_values) = value_out(map, Bytes::from(value), format, &types)?;
         Ok(pb::LookupResponse {
             value,
             per_cpu_values,
@@ -118,6 +119,7 @@ impl MapService {
         req: &pb::UpdateRequest,
     ) -> Result<()> {
         let map = &*r.map;
+        let types = Types::lazy(map, &self.btf);
         let flag = pb::UpdateFlag::try_from(req.flag)
             .map_err(|_| Error::InvalidArgument(format!("unknown update flag {}", req.flag)))?
             as u64;
@@ -127,7 +129,7 @@ impl MapService {
         } else {
             (
                 Op::Update,
-                Some(need_key(map, req.key.as_ref(), Op::Update)?),
+                Some(need_key(map, req.key.as_ref(), Op::Update, &types)?),
             )
         };
         supported(map, op)?;
@@ -184,7 +186,7 @@ impl MapService {
                 map.kind.name()
             )));
         } else {
-            value_in(map, req.value.as_ref(), &req.per_cpu_values)?
+            value_in(map, req.value.as_ref(), &req.per_cpu_values, &types)?
         };
         let flags = flag | lock_flag(map, req.lock)?;
         let result = map.update(key.as_deref(), &value, flags);
@@ -209,7 +211,8 @@ impl MapService {
     pub(super) fn delete(&self, r: &Resolved, req: &pb::DeleteRequest) -> Result<()> {
         let map = &*r.map;
         supported(map, Op::Delete)?;
-        let key = need_key(map, req.key.as_ref(), Op::Delete)?;
+        let types = Types::lazy(map, &self.btf);
+        let key = need_key(map, req.key.as_ref(), Op::Delete, &types)?;
         map.delete(&key).map_err(|e| {
             let frozen = matches!(e.errno, libc::EPERM | libc::EACCES) && map.is_frozen();
             let k = bpfmap_proto::hex::format(&key);
@@ -232,6 +235,7 @@ impl MapService {
         req: &pb::LookupAndDeleteRequest,
     ) -> Result<pb::LookupResponse> {
         let map = &*r.map;
+        let types = Types::lazy(map, &self.btf);
         let format = format_of(req.format)?;
         let (op, key) = if map.kind.is_keyless() {
             check_keyless(map, &req.key)?;
@@ -239,7 +243,12 @@ impl MapService {
         } else {
             (
                 Op::LookupAndDelete,
-                Some(need_key(map, req.key.as_ref(), Op::LookupAndDelete)?),
+                Some(need_key(
+                    map,
+                    req.key.as_ref(),
+                    Op::LookupAndDelete,
+                    &types,
+                )?),
             )
         };
         supported(map, op)?;
@@ -259,7 +268,7 @@ impl MapService {
                     e,
                 )
             })?;
-        let (value, per_cpu_values) = value_out(map, Bytes::from(value), format)?;
+        let (value, per_cpu_values) = value_out(map, Bytes::from(value), format, &types)?;
         Ok(pb::LookupResponse {
             value,
             per_cpu_values,
@@ -276,7 +285,8 @@ impl MapService {
         if map.kind.is_keyless() || !map.kind.supports(Op::GetNextKey) {
             return Err(Error::unsupported(map.kind, Op::GetNextKey));
         }
-        let key = key_of(map, req.key.as_ref())?;
+        let types = Types::lazy(map, &self.btf);
+        let key = key_of(map, req.key.as_ref(), &types)?;
         let mut next = vec![0u8; map.key_size as usize];
         map.next_key(key.as_deref(), &mut next).map_err(|e| {
             let key_text = key.as_deref().map(bpfmap_proto::hex::format);
@@ -291,13 +301,13 @@ impl MapService {
             )
         })?;
         Ok(pb::GetNextKeyResponse {
-            next_key: Some(encode(Bytes::from(next), format, "key")?),
+            next_key: Some(encode(Bytes::from(next), format, "key", &types, Side::Key)?),
         })
     }
 }
 
 /// A 4-byte id given as a number or as 4 raw/hex bytes.
 fn id_value(v: &pb::Data, what: &str) -> Result<u32> {
-    let bytes = decode(v, 4, what)?;
+    let bytes = decode(v, 4, what, &Types::none(), Side::Value)?;
     Ok(u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
 }

@@ -2,11 +2,24 @@
 
 use bpfmap_proto::v1 as pb;
 
+use std::sync::Arc;
+
 use super::MapService;
 use crate::auth::{Access, Identity, MapFacts};
+use crate::btf::decl::Builder;
+use crate::btf::model::Btf;
 use crate::error::{Error, KernelCtx, Result};
-use crate::kernel::{types::num, CreateParams, MapKind, Op};
+use crate::kernel::{types::num, BtfFd, CreateParams, MapBtf, MapKind, Op};
 use crate::registry::{paths, CreateError, Resolved};
+
+/// BTF built from CreateMap's key_type / value_type.
+struct Typed {
+    btf: Btf,
+    key: u32,
+    value: u32,
+    key_size: u32,
+    value_size: u32,
+}
 
 impl MapService {
     /// Builds the wire `MapInfo` of a resolved map.
@@ -18,6 +31,15 @@ impl MapService {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
+        // Best effort: a map whose BTF cannot be read is still described.
+        let (key_type, value_type) = match self.btf.map_types(m) {
+            Ok(Some(t)) => (t.key_decl(), t.value_decl()),
+            Ok(None) => (String::new(), String::new()),
+            Err(e) => {
+                tracing::debug!(map = m.id, error = %e, "no C types for MapInfo");
+                (String::new(), String::new())
+            }
+        };
         pb::MapInfo {
             id: m.id,
             name: m.name.clone(),
@@ -35,6 +57,8 @@ impl MapService {
             managed: r.managed,
             frozen: m.is_frozen(),
             possible_cpus: m.percpu_count(),
+            key_type,
+            value_type,
         }
     }
 
@@ -58,8 +82,22 @@ impl MapService {
             }
         };
         validate_name(&req.name)?;
+        let typed = build_types(&req, kind)?;
         let mut key_size = req.key_size;
         let mut value_size = req.value_size;
+        if let Some(t) = &typed {
+            for (what, given, size) in [
+                ("key", &mut key_size, t.key_size),
+                ("value", &mut value_size, t.value_size),
+            ] {
+                if *given != 0 && *given != size {
+                    return Err(Error::InvalidArgument(format!(
+                        "{what}_size {given} disagrees with {what}_type, which is {size} bytes; leave {what}_size 0"
+                    )));
+                }
+                *given = size;
+            }
+        }
         let mut max_entries = req.max_entries;
         let t = kind.0;
         // Fill in what has only one right answer, as bpftool users expect.
@@ -167,6 +205,16 @@ impl MapService {
             }
             Some(self.registry.new_pin(pin)?)
         };
+        let btf_fd = match &typed {
+            Some(t) => Some(BtfFd::load(&t.btf.encode()).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "the kernel refused the BTF built from key_type/value_type: {} ({})",
+                    e.error.errno_name(),
+                    if e.log.is_empty() { "no log" } else { &e.log }
+                ))
+            })?),
+            None => None,
+        };
         let params = CreateParams {
             kind: t,
             name: &req.name,
@@ -176,6 +224,14 @@ impl MapService {
             flags: req.flags,
             map_extra: req.map_extra,
             inner_map: inner.as_ref().map(|r| &*r.map),
+            btf: match (&btf_fd, &typed) {
+                (Some(fd), Some(t)) => Some(MapBtf {
+                    fd,
+                    key: t.key,
+                    value: t.value,
+                }),
+                _ => None,
+            },
         };
         let what = format!("{} map {:?} (key_size {key_size}, value_size {value_size}, max_entries {max_entries}, flags {:#x})", kind.name(), req.name, req.flags);
         let resolved = self
@@ -194,9 +250,18 @@ impl MapService {
                         context: "pinning the new map".into(),
                         source: e,
                     },
+                    _ if typed.is_some() && e.errno == libc::EINVAL => Error::InvalidArgument(format!(
+                        "the kernel refused to create {what} with the BTF types given: EINVAL; {} maps may not take these key/value types (the kernel checks them per map type)",
+                        kind.name()
+                    )),
                     _ => Error::create_failed(kind, &what, e),
                 },
             })?;
+        if let (Some(fd), Some(t)) = (btf_fd, typed) {
+            if resolved.map.btf_id != 0 {
+                self.btf.insert(resolved.map.btf_id, fd, Arc::new(t.btf));
+            }
+        }
         Ok(self.info(&resolved))
     }
 
@@ -289,6 +354,63 @@ impl MapService {
         })?;
         Ok(self.info(r))
     }
+}
+
+/// Builds the BTF of CreateMap's key_type / value_type (None when neither is given).
+fn build_types(req: &pb::CreateMapRequest, kind: MapKind) -> Result<Option<Typed>> {
+    let (k, v) = (req.key_type.trim(), req.value_type.trim());
+    if k.is_empty() && v.is_empty() {
+        return Ok(None);
+    }
+    if v.is_empty() {
+        return Err(Error::InvalidArgument(
+            "value_type is required with key_type (the kernel takes BTF for both or neither)"
+                .into(),
+        ));
+    }
+    let key_src = if kind.is_keyless() {
+        if !k.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{} maps have no keys: leave key_type empty",
+                kind.name()
+            )));
+        }
+        None
+    } else if !k.is_empty() {
+        Some(k)
+    } else if matches!(kind.0, num::ARRAY | num::PERCPU_ARRAY) {
+        Some("__u32")
+    } else {
+        return Err(Error::InvalidArgument(format!(
+            "key_type is required with value_type for {} maps",
+            kind.name()
+        )));
+    };
+    let mut b = Builder::new();
+    let key = match key_src {
+        Some(src) => b
+            .declare(src)
+            .map_err(|e| Error::InvalidArgument(format!("key_type: {e}")))?,
+        None => 0,
+    };
+    let value = b
+        .declare(v)
+        .map_err(|e| Error::InvalidArgument(format!("value_type: {e}")))?;
+    let size = |id: u32| {
+        if id == 0 {
+            0
+        } else {
+            b.btf().size_of(id).unwrap_or(0) as u32
+        }
+    };
+    let (key_size, value_size) = (size(key), size(value));
+    Ok(Some(Typed {
+        btf: b.into_btf(),
+        key,
+        value,
+        key_size,
+        value_size,
+    }))
 }
 
 /// Kernel map names: at most 15 bytes of [A-Za-z0-9_.].

@@ -17,6 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{identity, Access, Authorizer, Identity, MapFacts};
+use crate::btf::BtfCache;
 use crate::error::{Error, Result};
 use crate::limits::{Limits, StreamCounter};
 use crate::registry::{Registry, Resolved, Target};
@@ -28,6 +29,7 @@ pub struct MapService {
     auth: Arc<Authorizer>,
     limits: Arc<Limits>,
     streams: Arc<StreamCounter>,
+    btf: Arc<BtfCache>,
 }
 
 impl MapService {
@@ -38,6 +40,7 @@ impl MapService {
             auth,
             limits: Arc::new(limits),
             streams: Arc::default(),
+            btf: Arc::new(BtfCache::new()),
         }
     }
 
@@ -251,7 +254,12 @@ impl Svc for MapService {
         let delete = req.get_ref().delete;
         let access = if delete { Access::Write } else { Access::Read };
         let r = self.open(&who, &req.get_ref().map, access, "Dump")?;
-        let plan = dump::plan(&r.map, req.get_ref(), self.limits.max_batch_entries)?;
+        let plan = dump::plan(
+            &r.map,
+            req.get_ref(),
+            self.limits.max_batch_entries,
+            &self.btf,
+        )?;
         let slot = self
             .streams
             .acquire(&who.key(), self.limits.max_streams_per_identity)?;
@@ -279,6 +287,7 @@ impl Svc for MapService {
         };
         let r = self.open(&who, &first.map, Access::Write, "BatchUpdate")?;
         batch::check_update_target(&r.map)?;
+        let types = codec::Types::lazy(&r.map, &self.btf);
         let mut updated = 0u64;
         let mut next = Some(first);
         let result: Result<()> = async {
@@ -296,7 +305,7 @@ impl Svc for MapService {
                 let flag = pb::UpdateFlag::try_from(msg.flag).map_err(|_| {
                     Error::InvalidArgument(format!("unknown update flag {}", msg.flag))
                 })? as u64;
-                let packed = batch::pack(&r.map, &msg)?;
+                let packed = batch::pack(&r.map, &msg, &types)?;
                 let (n, res) = batch::apply_update(r.map.clone(), packed, flag).await;
                 updated += n as u64;
                 res?;
@@ -320,7 +329,7 @@ impl Svc for MapService {
         let req = req.into_inner();
         let r = self.open(&who, &req.map, Access::Write, "BatchDelete")?;
         self.limits.check_batch(req.keys.len(), "a BatchDelete")?;
-        let result = batch::delete(r.map.clone(), &req.keys).await;
+        let result = batch::delete(r.map.clone(), &req.keys, &self.btf).await;
         audit(&who, "BatchDelete", Some(r.map.id), &result);
         let (deleted, missing) = result?;
         Ok(Response::new(pb::BatchDeleteResponse { deleted, missing }))

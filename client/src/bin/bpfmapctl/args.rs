@@ -68,6 +68,8 @@ pub struct Cli {
 }
 
 /// Top-level commands.
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Inspect and change maps.
@@ -102,16 +104,18 @@ pub enum MapCmd {
     },
     /// Create a map (pinned under the daemon's root unless --ephemeral).
     #[command(
-        after_help = "Examples:\n  bpfmapctl map create stats_map --type hash --key-size 2 --value-size 2 --entries 8\n  bpfmapctl map create jobs --type queue --value-size 4 --entries 64 --ephemeral"
+        after_help = "Examples:\n  bpfmapctl map create stats_map --type hash --key-size 2 --value-size 2 --entries 8\n  bpfmapctl map create jobs --type queue --value-size 4 --entries 64 --ephemeral\n  bpfmapctl map create flows --type hash --entries 1024 \\\n    --key-type 'struct flow { __u32 saddr; __u32 daddr; __u16 sport; __u16 dport; }' \\\n    --value-type 'struct stats { __u64 packets; __u64 bytes; char comm[16]; }'"
     )]
     Create(CreateArgs),
     /// Create or replace one element.
     #[command(
-        after_help = "Examples:\n  bpfmapctl map update stats_map --key c1 c2 --value a1 a2\n  bpfmapctl map update id:12 --key-num 1 --value-num 42 --noexist"
+        after_help = "Examples:\n  bpfmapctl map update stats_map --key c1 c2 --value a1 a2\n  bpfmapctl map update id:12 --key-num 1 --value-num 42 --noexist\n  bpfmapctl map update flows --key-json '{\"saddr\":1,\"daddr\":2,\"sport\":53,\"dport\":99}' \\\n    --value-json '{\"packets\":1,\"bytes\":60,\"comm\":\"dig\"}'"
     )]
     Update(UpdateArgs),
     /// Look up one element (bloom filters: test --value).
-    #[command(after_help = "Example:\n  bpfmapctl map lookup stats_map --key c1 c2")]
+    #[command(
+        after_help = "Examples:\n  bpfmapctl map lookup stats_map --key c1 c2\n  bpfmapctl --json map lookup flows --key-json '{\"saddr\":1,\"daddr\":2,\"sport\":53,\"dport\":99}'"
+    )]
     Lookup(LookupArgs),
     /// Delete one element.
     #[command(after_help = "Example:\n  bpfmapctl map delete stats_map --key c1 c2")]
@@ -226,6 +230,13 @@ pub struct CreateArgs {
     /// Do not pin: the map lives until `map rm` or the daemon's exit.
     #[arg(long)]
     pub ephemeral: bool,
+    /// The key's C type, e.g. 'struct flow { __u32 saddr; __u16 sport; }' or __u64: the map
+    /// gets BTF, its key size follows, and keys read and write as JSON (--key-json, --json).
+    #[arg(long, value_name = "DECL")]
+    pub key_type: Option<String>,
+    /// The value's C type (arrays: the key defaults to __u32).
+    #[arg(long, value_name = "DECL")]
+    pub value_type: Option<String>,
 }
 
 /// A required key.
@@ -238,6 +249,9 @@ pub struct KeyArgs {
     /// Key as an unsigned integer in the host's byte order (1, 2, 4 or 8 bytes).
     #[arg(long, value_name = "N", value_parser = parse_u64)]
     pub key_num: Option<u64>,
+    /// Key as typed JSON (maps with BTF types), e.g. '{"sport":53,"dport":4000}'.
+    #[arg(long, value_name = "JSON")]
+    pub key_json: Option<String>,
 }
 
 /// An optional key.
@@ -250,6 +264,9 @@ pub struct OptKeyArgs {
     /// Key as an unsigned integer in the host's byte order.
     #[arg(long, value_name = "N", value_parser = parse_u64)]
     pub key_num: Option<u64>,
+    /// Key as typed JSON (maps with BTF types).
+    #[arg(long, value_name = "JSON")]
+    pub key_json: Option<String>,
 }
 
 /// A required value.
@@ -262,6 +279,9 @@ pub struct ValueArgs {
     /// Value as an unsigned integer in the host's byte order (1, 2, 4 or 8 bytes).
     #[arg(long, value_name = "N", value_parser = parse_u64)]
     pub value_num: Option<u64>,
+    /// Value as typed JSON (maps with BTF types).
+    #[arg(long, value_name = "JSON")]
+    pub value_json: Option<String>,
 }
 
 /// Update semantics.
@@ -302,8 +322,8 @@ pub struct UpdateArgs {
     pub key: KeyArgs,
     /// Value bytes in bpftool syntax (per-CPU maps: written to every CPU).
     #[arg(long, num_args = 1.., value_name = "HEX", value_parser = parse_hex,
-          required_unless_present_any = ["value_num", "inner_map", "cpu_value"],
-          conflicts_with_all = ["value_num", "inner_map", "cpu_value"])]
+          required_unless_present_any = ["value_num", "inner_map", "cpu_value", "value_json"],
+          conflicts_with_all = ["value_num", "inner_map", "cpu_value", "value_json"])]
     pub value: Option<Vec<Hex>>,
     /// Per-CPU maps: the value of the next CPU, once per possible CPU in CPU order
     /// (quote it: --cpu-value "01 00 00 00").
@@ -313,6 +333,9 @@ pub struct UpdateArgs {
     /// Value as an unsigned integer in the host's byte order.
     #[arg(long, value_name = "N", value_parser = parse_u64, conflicts_with = "inner_map")]
     pub value_num: Option<u64>,
+    /// Value as typed JSON (maps with BTF types; per-CPU maps: written to every CPU).
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["value_num", "inner_map", "cpu_value"])]
+    pub value_json: Option<String>,
     /// array_of_maps / hash_of_maps: the map to store at the key.
     #[arg(long, value_name = "MAP", value_parser = parse_map_ref)]
     pub inner_map: Option<MapRef>,
@@ -338,6 +361,9 @@ pub struct LookupArgs {
     /// Bloom filters: the value to test, as a host-order integer.
     #[arg(long, value_name = "N", value_parser = parse_u64, conflicts_with_all = ["key", "key_num"])]
     pub value_num: Option<u64>,
+    /// Bloom filters: the value to test, as typed JSON.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["key", "key_num", "key_json", "value", "value_num"])]
+    pub value_json: Option<String>,
     /// Read under the value's bpf_spin_lock (BPF_F_LOCK).
     #[arg(long)]
     pub lock: bool,

@@ -7,7 +7,8 @@ use serde_json::Value as Json;
 
 use crate::args::{concat, KeyArgs, LookupArgs, MapCmd, OptKeyArgs, UpdateArgs, ValueArgs};
 use crate::output::{
-    entry_json, entry_text, map_json, map_text, next_key_json, next_key_text, to_json_text,
+    entry_json, entry_text, hex_json, map_json, map_text, next_key_json, next_key_text,
+    to_json_text, typed_entry_json,
 };
 use crate::transfer;
 use crate::Failure;
@@ -74,42 +75,78 @@ pub fn number_bytes(n: u64, size: u32) -> Result<Vec<u8>, Failure> {
     })
 }
 
-/// The key bytes: hex as given, or a number sized by the map's key size.
-async fn key_bytes(
+/// A key as the user gave it: bytes (hex, or a number sized by the map's key size) or
+/// typed JSON, which only the daemon can lay out.
+#[derive(Debug, Clone)]
+pub enum KeyIn {
+    /// The key bytes.
+    Bytes(Vec<u8>),
+    /// Typed JSON text.
+    Json(String),
+}
+
+impl KeyIn {
+    fn data(&self) -> Data {
+        match self {
+            KeyIn::Bytes(b) => Data::from(b.clone()),
+            KeyIn::Json(j) => Data::json(j.clone()),
+        }
+    }
+
+    /// The key in JSON output: its typed JSON, or bpftool's hex array.
+    fn shown(&self) -> Json {
+        match self {
+            KeyIn::Bytes(b) => hex_json(b),
+            KeyIn::Json(j) => serde_json::from_str(j).unwrap_or_else(|_| Json::String(j.clone())),
+        }
+    }
+}
+
+async fn key_in(
     client: &Client,
     map: &MapRef,
     key: &Option<Vec<crate::args::Hex>>,
     num: Option<u64>,
-) -> Result<Option<Vec<u8>>, Failure> {
-    match (key, num) {
-        (Some(words), _) => Ok(Some(concat(words))),
-        (None, Some(n)) => {
+    json: &Option<String>,
+) -> Result<Option<KeyIn>, Failure> {
+    match (key, num, json) {
+        (Some(words), _, _) => Ok(Some(KeyIn::Bytes(concat(words)))),
+        (None, Some(n), _) => {
             let info = client.get_map(map).await?;
-            Ok(Some(number_bytes(n, info.key_size)?))
+            Ok(Some(KeyIn::Bytes(number_bytes(n, info.key_size)?)))
         }
-        (None, None) => Ok(None),
+        (None, None, Some(j)) => Ok(Some(KeyIn::Json(j.clone()))),
+        (None, None, None) => Ok(None),
     }
 }
 
-async fn required_key(client: &Client, map: &MapRef, k: &KeyArgs) -> Result<Vec<u8>, Failure> {
-    key_bytes(client, map, &k.key, k.key_num)
+async fn required_key(client: &Client, map: &MapRef, k: &KeyArgs) -> Result<KeyIn, Failure> {
+    key_in(client, map, &k.key, k.key_num, &k.key_json)
         .await?
-        .ok_or_else(|| Failure::Usage("a key is required: --key HEX or --key-num N".into()))
+        .ok_or_else(|| {
+            Failure::Usage("a key is required: --key HEX, --key-num N or --key-json JSON".into())
+        })
 }
 
 async fn optional_key(
     client: &Client,
     map: &MapRef,
     k: &OptKeyArgs,
-) -> Result<Option<Vec<u8>>, Failure> {
-    key_bytes(client, map, &k.key, k.key_num).await
+) -> Result<Option<KeyIn>, Failure> {
+    key_in(client, map, &k.key, k.key_num, &k.key_json).await
+}
+
+/// Whether `--json` output of this map is typed: it has BTF types.
+async fn is_typed(client: &Client, map: &MapRef) -> Result<bool, Failure> {
+    Ok(!client.get_map(map).await?.value_type.is_empty())
 }
 
 fn value_data(v: &ValueArgs) -> Data {
-    match (&v.value, v.value_num) {
-        (Some(words), _) => Data::from(concat(words)),
-        (None, Some(n)) => Data::Number(n),
-        (None, None) => Data::from(Vec::new()),
+    match (&v.value, v.value_num, &v.value_json) {
+        (Some(words), _, _) => Data::from(concat(words)),
+        (None, Some(n), _) => Data::Number(n),
+        (None, None, Some(j)) => Data::json(j.clone()),
+        (None, None, None) => Data::from(Vec::new()),
     }
 }
 
@@ -146,22 +183,46 @@ pub async fn run(
             if let Some(pin) = &a.pin {
                 req = req.pin(pin);
             }
+            if let Some(t) = &a.key_type {
+                req = req.key_type(t);
+            }
+            if let Some(t) = &a.value_type {
+                req = req.value_type(t);
+            }
             show(ctx, out, &client.create_map(req).await?)?;
         }
         MapCmd::Update(a) => update(client, a).await.and_then(|()| ctx.done(out))?,
         MapCmd::Lookup(a) => lookup(client, a, ctx, out).await?,
         MapCmd::Delete { map, key } => {
             let k = required_key(client, map, key).await?;
-            client.delete(map, k).await?;
+            client.delete(map, k.data()).await?;
             ctx.done(out)?;
         }
         MapCmd::Getnext { map, key } => {
             let k = optional_key(client, map, key).await?;
-            let next = client.get_next_key(map, k.as_deref()).await?;
+            if ctx.json && is_typed(client, map).await? {
+                let next = client
+                    .get_next_key_json(map, k.as_ref().map(KeyIn::data))
+                    .await?;
+                let next: Json = serde_json::from_str(&next).unwrap_or(Json::String(next));
+                let shown = k.as_ref().map(KeyIn::shown).unwrap_or(Json::Null);
+                ctx.print_json(out, &serde_json::json!({"key": shown, "next_key": next}))?;
+                return Ok(());
+            }
+            let bytes = match &k {
+                Some(KeyIn::Json(_)) => {
+                    return Err(Failure::Usage(
+                        "--key-json needs typed output: add --json".into(),
+                    ))
+                }
+                Some(KeyIn::Bytes(b)) => Some(b.clone()),
+                None => None,
+            };
+            let next = client.get_next_key(map, bytes.as_deref()).await?;
             if ctx.json {
-                ctx.print_json(out, &next_key_json(k.as_deref(), &next))?;
+                ctx.print_json(out, &next_key_json(bytes.as_deref(), &next))?;
             } else {
-                out.write_all(next_key_text(k.as_deref(), &next).as_bytes())?;
+                out.write_all(next_key_text(bytes.as_deref(), &next).as_bytes())?;
             }
         }
         MapCmd::Dump(a) => transfer::dump(client, a, ctx, out).await?,
@@ -208,7 +269,7 @@ fn show(ctx: &Ctx, out: &mut dyn Write, info: &bpfmap_client::MapInfo) -> Result
 }
 
 async fn update(client: &Client, a: &UpdateArgs) -> Result<(), Failure> {
-    let key = required_key(client, &a.map, &a.key).await?;
+    let key = required_key(client, &a.map, &a.key).await?.data();
     let flag = a.flag.flag();
     if let Some(inner) = &a.inner_map {
         client.update_inner_map(&a.map, key, inner, flag).await?;
@@ -219,6 +280,16 @@ async fn update(client: &Client, a: &UpdateArgs) -> Result<(), Failure> {
                 .await?;
         } else {
             client.update(&a.map, key, Data::Number(n), flag).await?;
+        }
+    } else if let Some(j) = &a.value_json {
+        if a.lock {
+            client
+                .update_locked(&a.map, key, Data::json(j.clone()), flag)
+                .await?;
+        } else {
+            client
+                .update(&a.map, key, Data::json(j.clone()), flag)
+                .await?;
         }
     } else if !a.cpu_value.is_empty() {
         let values = a.cpu_value.iter().map(|h| h.0.clone());
@@ -241,6 +312,17 @@ async fn lookup(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     // Bloom filter test: the value is the element.
+    if let Some(j) = &a.value_json {
+        if !client.bloom_contains(&a.map, Data::json(j.clone())).await? {
+            return Err(not_in_bloom());
+        }
+        if ctx.json {
+            let v: Json = serde_json::from_str(j).unwrap_or(Json::String(j.clone()));
+            return ctx.print_json(out, &serde_json::json!({"value": v}));
+        }
+        writeln!(out, "value: {j}")?;
+        return Ok(());
+    }
     if a.value.is_some() || a.value_num.is_some() {
         let (data, shown) = match (&a.value, a.value_num) {
             (Some(words), _) => (Data::from(concat(words)), concat(words)),
@@ -251,21 +333,41 @@ async fn lookup(
             (None, None) => (Data::from(Vec::new()), Vec::new()),
         };
         if !client.bloom_contains(&a.map, data).await? {
-            return Err(Failure::Remote(bpfmap_client::Error::from(
-                tonic::Status::not_found("value not in the bloom filter (surely absent)"),
-            )));
+            return Err(not_in_bloom());
         }
         return ctx.value(out, &[], &Value::Single(shown));
     }
     let key = optional_key(client, &a.map, &a.key).await?.ok_or_else(|| {
         Failure::Usage("lookup needs --key (or --value for bloom filters)".into())
     })?;
+    if ctx.json && !a.lock && is_typed(client, &a.map).await? {
+        let value = client.lookup_json(&a.map, key.data()).await?;
+        return ctx.print_json(out, &typed_entry_json(key.shown(), &value));
+    }
     let value = if a.lock {
-        Value::Single(client.lookup_locked(&a.map, key.clone()).await?)
+        Value::Single(client.lookup_locked(&a.map, key.data()).await?)
     } else {
-        client.lookup_value(&a.map, key.clone()).await?
+        client.lookup_value(&a.map, key.data()).await?
     };
-    ctx.value(out, &key, &value)
+    match &key {
+        KeyIn::Bytes(b) => ctx.value(out, b, &value),
+        KeyIn::Json(j) if ctx.json => {
+            let mut e = entry_json(&[], &value);
+            e["key"] = serde_json::from_str(j).unwrap_or(Json::String(j.clone()));
+            ctx.print_json(out, &e)
+        }
+        KeyIn::Json(j) => {
+            writeln!(out, "key: {j}")?;
+            out.write_all(entry_text(&[], &value).as_bytes())?;
+            Ok(())
+        }
+    }
+}
+
+fn not_in_bloom() -> Failure {
+    Failure::Remote(bpfmap_client::Error::from(tonic::Status::not_found(
+        "value not in the bloom filter (surely absent)",
+    )))
 }
 
 #[cfg(test)]

@@ -82,8 +82,10 @@ fn validate(cli: &Cli, servers: &[String]) -> Result<(), Failure> {
                 }
             }
             MapCmd::Lookup(l) => {
-                let has_key = l.key.key.is_some() || l.key.key_num.is_some();
-                let has_value = l.value.is_some() || l.value_num.is_some();
+                let has_key =
+                    l.key.key.is_some() || l.key.key_num.is_some() || l.key.key_json.is_some();
+                let has_value =
+                    l.value.is_some() || l.value_num.is_some() || l.value_json.is_some();
                 if !has_key && !has_value {
                     return Err(Failure::Usage(
                         "lookup needs --key HEX or --key-num N (bloom filters: --value)".into(),

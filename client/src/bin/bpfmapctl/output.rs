@@ -1,6 +1,6 @@
 //! bpftool's text and JSON layouts: entries, next keys and map descriptions.
 
-use bpfmap_client::{map_type_name, MapInfo, MapType, Value};
+use bpfmap_client::{map_type_name, JsonValue, MapInfo, MapType, Value};
 use serde_json::{json, Map, Value as Json};
 
 /// Bytes as bpftool's `fprint_hex` prints them: lowercase pairs separated by spaces, two
@@ -85,6 +85,23 @@ pub fn entry_json(key: &[u8], value: &Value) -> Json {
                 .iter()
                 .enumerate()
                 .map(|(cpu, v)| json!({"cpu": cpu, "value": hex_json(v)}))
+                .collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// One typed entry as bpftool -j prints it under `formatted`: `{"key":..,"value":..}`,
+/// per-CPU `{"key":..,"values":[{"cpu":0,"value":..},..]}`, with the daemon's JSON inside.
+pub fn typed_entry_json(key: Json, value: &JsonValue) -> Json {
+    let parse = |s: &String| serde_json::from_str(s).unwrap_or_else(|_| Json::String(s.clone()));
+    match value {
+        JsonValue::Single(v) => json!({"key": key, "value": parse(v)}),
+        JsonValue::PerCpu(vs) => json!({
+            "key": key,
+            "values": vs
+                .iter()
+                .enumerate()
+                .map(|(cpu, v)| json!({"cpu": cpu, "value": parse(v)}))
                 .collect::<Vec<_>>(),
         }),
     }
@@ -180,6 +197,12 @@ pub fn map_text(info: &MapInfo) -> String {
     for pin in &info.pins {
         out.push_str(&format!("\tpinned {pin}\n"));
     }
+    if !info.key_type.is_empty() {
+        out.push_str(&format!("\tkey_type {}\n", info.key_type));
+    }
+    if !info.value_type.is_empty() {
+        out.push_str(&format!("\tvalue_type {}\n", info.value_type));
+    }
     out
 }
 
@@ -212,6 +235,12 @@ pub fn map_json(info: &MapInfo) -> Json {
     }
     if info.possible_cpus != 0 {
         m.insert("possible_cpus".into(), json!(info.possible_cpus));
+    }
+    if !info.key_type.is_empty() {
+        m.insert("key_type".into(), json!(info.key_type));
+    }
+    if !info.value_type.is_empty() {
+        m.insert("value_type".into(), json!(info.value_type));
     }
     Json::Object(m)
 }

@@ -5,13 +5,15 @@ use std::io::{BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bpfmap_client::snapshot::{self, COUNT_OFFSET, HEADER_LEN, MAGIC};
-use bpfmap_client::{Client, DumpOptions, Error, Layout};
+use bpfmap_client::{Client, DumpOptions, Error, Layout, MapRef};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::args::{DumpArgs, DumpFormat, LoadArgs, LoadFormat};
 use crate::commands::Ctx;
 use crate::jsonl;
-use crate::output::{entry_json, entry_text, found, push_entry_json, to_json_text};
+use crate::output::{
+    entry_json, entry_text, found, push_entry_json, to_json_text, typed_entry_json,
+};
 use crate::progress::Progress;
 use crate::Failure;
 
@@ -44,6 +46,48 @@ fn io_err(path: &Path, what: &str) -> impl Fn(std::io::Error) -> Failure {
     }
 }
 
+/// `--json map dump` of a map with BTF types: bpftool's formatted objects
+/// (`{"key":{..},"value":{..}}`), with the daemon's typed JSON.
+async fn dump_typed(
+    client: &Client,
+    id: u32,
+    a: &DumpArgs,
+    ctx: &Ctx,
+    path: Option<PathBuf>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let mut file = match &path {
+        Some(p) => Some(BufWriter::new(
+            File::create(p).map_err(io_err(p, "cannot create"))?,
+        )),
+        None => None,
+    };
+    let mut stream = client.dump_json(MapRef::Id(id), a.batch_size).await?;
+    let mut items = Vec::new();
+    while let Some(batch) = stream.try_next().await? {
+        for e in batch {
+            let key = e
+                .key
+                .as_deref()
+                .map(|k| serde_json::from_str(k).unwrap_or(serde_json::Value::Null))
+                .unwrap_or(serde_json::Value::Null);
+            items.push(typed_entry_json(key, &e.value));
+        }
+    }
+    let count = items.len();
+    let text = to_json_text(&serde_json::Value::Array(items), ctx.pretty);
+    match (file.as_mut(), &path) {
+        (Some(f), Some(p)) => {
+            writeln!(f, "{text}").map_err(io_err(p, "cannot write"))?;
+            f.flush().map_err(io_err(p, "cannot write"))?;
+            let v = serde_json::json!({"file": p.display().to_string(), "elements": count});
+            ctx.print_json(out, &v)?;
+        }
+        _ => writeln!(out, "{text}")?,
+    }
+    Ok(())
+}
+
 /// `map dump`.
 pub async fn dump(
     client: &Client,
@@ -60,6 +104,12 @@ pub async fn dump(
         return Err(Failure::Usage(
             "refusing to write binary records to a terminal: add --output FILE or redirect".into(),
         ));
+    }
+    if a.format == DumpFormat::Text && ctx.json {
+        let info = client.get_map(&a.map).await?;
+        if !info.value_type.is_empty() {
+            return dump_typed(client, info.id, a, ctx, path, out).await;
+        }
     }
     let opts = DumpOptions {
         batch_size: a.batch_size,
