@@ -93,15 +93,21 @@ pub struct Section {
 
 impl Section {
     fn role(&self, role: Role) -> Option<f64> {
-        self.rows.iter().find(|r| r.role == role).map(Row::median)
+        self.rows
+            .iter()
+            .find(|r| r.role == role && !r.runs.is_empty())
+            .map(Row::best)
     }
 
-    /// The median seconds of the row called `name`.
+    /// The fastest run of the row called `name`, seconds.
     pub fn time_of(&self, name: &str) -> Option<f64> {
-        self.rows.iter().find(|r| r.name == name).map(Row::median)
+        self.rows
+            .iter()
+            .find(|r| r.name == name && !r.runs.is_empty())
+            .map(Row::best)
     }
 
-    /// The floor's median seconds.
+    /// The floor's fastest run, seconds.
     pub fn floor(&self) -> Option<f64> {
         self.role(Role::Floor)
     }
