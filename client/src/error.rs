@@ -43,6 +43,12 @@ pub enum Error {
     /// The daemon's reply did not have the expected shape.
     #[error("unexpected reply from the daemon: {0}")]
     Protocol(String),
+    /// The call (or a [`Fleet`](crate::Fleet) host's turn) ran past its deadline.
+    #[error("no answer within the deadline of {0:?}")]
+    DeadlineExceeded(std::time::Duration),
+    /// Code run for one host of a [`Fleet`](crate::Fleet) panicked; the other hosts went on.
+    #[error("the call panicked: {0}")]
+    Panicked(String),
     /// A local file could not be read or written.
     #[error("{context}: {source}")]
     Io {
@@ -71,6 +77,8 @@ impl Error {
                 Code::InvalidArgument
             }
             Error::Connect { .. } => Code::Unavailable,
+            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Error::Panicked(_) => Code::Internal,
             Error::Protocol(_) | Error::Io { .. } => Code::Internal,
         }
     }

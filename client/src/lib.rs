@@ -25,6 +25,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Many hosts: a [`Fleet`] runs any call on every host concurrently (concurrency cap,
+//! per-host deadline, one [`HostResult`] per host); [`Client::sync`] makes a map equal to a
+//! list of entries and reports what changed.
+//!
 //! The module [`proto`] re-exports the wire types and the generated `MapServiceClient`;
 //! [`connect`] returns that generated client for code that wants the raw API.
 
@@ -42,10 +46,12 @@ mod data;
 mod dump;
 mod elements;
 mod error;
+pub mod fleet;
 mod layout;
 mod mapref;
 mod pod;
 pub mod snapshot;
+pub mod sync;
 mod tls;
 mod typed;
 
@@ -58,10 +64,12 @@ pub use create::{CreateMap, BPF_F_NO_PREALLOC};
 pub use data::{Data, Entry, Flag, Value};
 pub use dump::{Batch, Dump, DumpBatches, DumpOptions};
 pub use error::{code_name, Error};
+pub use fleet::{Fleet, FleetHost, HostResult};
 pub use layout::{is_per_cpu, map_type_name, parse_map_type, Layout};
 pub use mapref::{MapRef, ParseMapRefError};
 pub use pod::from_bytes;
 pub use proto::{Format, MapInfo, MapType};
+pub use sync::{SyncOptions, SyncReport};
 pub use tls::TlsOptions;
 pub use typed::{JsonEntry, JsonValue};
 

@@ -1,8 +1,11 @@
-//! Command-line configuration of the daemon.
+//! The daemon's configuration: command-line flags, and the same settings in a TOML file
+//! (`--config FILE`, see [`mod@file`]); flags win over the file.
+
+pub mod file;
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,6 +25,15 @@ pub enum LogFormat {
     after_help = "Example:\n  bpfmapd --listen unix:/run/bpfmapd/bpfmapd.sock --listen 127.0.0.1:50051"
 )]
 pub struct Config {
+    /// Read settings from this TOML file: every flag as a key of the same name
+    /// (`max-maps = 100`); flags given on the command line win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective configuration (flags and file merged) as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
     /// Where to listen: `unix:/path/to.sock` or `host:port` (TCP, loopback only without TLS).
     /// Repeatable.
     #[arg(
@@ -93,9 +105,37 @@ pub struct Config {
     /// Concurrent Dump and BatchUpdate streams of one identity (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_streams_per_identity: usize,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464, or 0.0.0.0:9464
+    /// for a scraper on another host).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 impl Config {
+    /// Parses the command line, then applies `--config FILE` under it. Usage errors exit
+    /// as clap does (status 2); a bad file is an `Err` naming its line.
+    pub fn load() -> Result<Config, String> {
+        let matches = Config::command().get_matches();
+        let mut config = Config::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let Some(path) = config.config.clone() {
+            file::apply(&mut config, &path, &matches)?;
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// What clap checks for flags, checked again after the file is merged.
+    pub fn check(&self) -> Result<(), String> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("tls-cert and tls-key must be given together".into());
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return Err("tls-client-ca needs tls-cert and tls-key".into());
+        }
+        Ok(())
+    }
+
     /// The configured caps.
     pub fn limits(&self) -> crate::limits::Limits {
         crate::limits::Limits {

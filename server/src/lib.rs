@@ -4,7 +4,7 @@
 //! handlers: authorize, validate, call, map errors), [`registry`] (which maps the daemon
 //! manages and how a `MapRef` resolves), and [`kernel`] (the one owner of map fds, and the
 //! only module with `unsafe`). [`error`] turns every failure into a `tonic::Status` in one
-//! place.
+//! place. [`metrics`] counts calls for Prometheus.
 
 pub mod auth;
 pub mod btf;
@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod kernel;
 pub mod limits;
+pub mod metrics;
 pub mod registry;
 pub mod service;
 pub mod transport;

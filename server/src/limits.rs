@@ -50,6 +50,11 @@ impl Drop for StreamSlot {
 }
 
 impl StreamCounter {
+    /// Streams open now, all identities together.
+    pub fn total(&self) -> usize {
+        self.open.lock().values().sum()
+    }
+
     /// Takes a slot for `key`, or RESOURCE_EXHAUSTED when `max` are open (0 = unlimited).
     pub fn acquire(self: &Arc<Self>, key: &str, max: usize) -> Result<StreamSlot> {
         let mut open = self.open.lock();

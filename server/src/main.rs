@@ -6,13 +6,23 @@ use std::sync::Arc;
 
 use bpfmapd::auth::Authorizer;
 use bpfmapd::config::{Config, LogFormat};
+use bpfmapd::metrics::Metrics;
 use bpfmapd::registry::Registry;
 use bpfmapd::transport::Parts;
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bpfmapd: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if config.print_config {
+        print!("{}", bpfmapd::config::file::render(&config));
+        return ExitCode::SUCCESS;
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
@@ -49,12 +59,22 @@ fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), String> {
     let listen =
         bpfmapd::transport::parse_listen(&config.listen, config.tls_cert.is_some()).await?;
-    let auth = Arc::new(Authorizer::new(
-        config.policy.clone(),
-        config.bpffs_root.clone(),
-    )?);
+    let metrics = Arc::new(Metrics::new());
+    let auth = Arc::new(
+        Authorizer::new(config.policy.clone(), config.bpffs_root.clone())?
+            .with_metrics(metrics.clone()),
+    );
     bpfmapd::kernel::ensure_bpffs_dir(&config.bpffs_root)?;
     let registry = Arc::new(Registry::open(&config.bpffs_root).map_err(|e| e.to_string())?);
     auth.clone().watch(std::time::Duration::from_secs(1));
-    bpfmapd::transport::serve(&config, listen, Parts { registry, auth }).await
+    bpfmapd::transport::serve(
+        &config,
+        listen,
+        Parts {
+            registry,
+            auth,
+            metrics,
+        },
+    )
+    .await
 }

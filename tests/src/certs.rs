@@ -82,6 +82,12 @@ impl Leaf {
         self
     }
 
+    /// Adds a SAN IP address (servers dialled by address).
+    pub fn ip(mut self, ip: std::net::IpAddr) -> Leaf {
+        self.ips.push(ip);
+        self
+    }
+
     /// Valid from 2000-01-01 to 2001-01-01: long expired.
     pub fn expired(mut self) -> Leaf {
         self.expired = true;

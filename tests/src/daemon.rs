@@ -41,6 +41,10 @@ pub struct DaemonOptions {
     /// probe and [`Daemon::tcp_client`] connect over `https://` with these options (the CA to
     /// trust and, for mutual TLS, a client certificate).
     pub tls: Option<bpfmap_client::TlsOptions>,
+    /// Run inside this network namespace (`ip netns exec NS bpfmapd ...`); the readiness
+    /// probe then uses the Unix socket only (TCP addresses of the namespace are not
+    /// reachable from the test's own namespace).
+    pub netns: Option<String>,
 }
 
 /// A running `bpfmapd`; killed on drop.
@@ -54,6 +58,7 @@ pub struct Daemon {
     tcp: Option<SocketAddr>,
     tls: Option<bpfmap_client::TlsOptions>,
     log: PathBuf,
+    netns: Option<String>,
 }
 
 impl Daemon {
@@ -91,6 +96,7 @@ impl Daemon {
             tcp,
             tls: opts.tls.clone(),
             log,
+            netns: opts.netns.clone(),
         };
         daemon.spawn_and_wait().await;
         daemon
@@ -273,7 +279,14 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .expect("open the daemon log");
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log fd"))
@@ -322,7 +335,7 @@ impl Daemon {
                 .await
                 .map_err(|e| e.to_string())?,
         )];
-        if self.tcp.is_some() {
+        if self.tcp.is_some() && self.netns.is_none() {
             let client = self
                 .tcp_client_with(self.tls.clone())
                 .await

@@ -25,7 +25,8 @@
 //! libbpf-rs), [`prog`] (the BPF socket filter of `tests/bpf/`), [`api`] (request builders,
 //! status assertions, dump and batch helpers), [`names`] (unique map names), [`certs`] (CAs and
 //! certificates made with rcgen), [`policy`] (policy files), [`peer`] (the helper that runs as
-//! another user, and test groups).
+//! another user, and test groups), [`netns`] and [`lab`] (daemons in their own network
+//! namespaces, for fleet tests), [`metrics`] (scraping `--metrics-listen`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -36,7 +37,10 @@ pub mod bpftool;
 pub mod certs;
 pub mod daemon;
 pub mod kernel;
+pub mod lab;
+pub mod metrics;
 pub mod names;
+pub mod netns;
 pub mod peer;
 pub mod policy;
 pub mod prog;

@@ -295,11 +295,24 @@ async fn several_servers_run_concurrently_under_headers() {
     Ctl::new(&addr_b, b.fs.tmp()).ok(&[
         "map", "update", &by_pin, "--key", "01 02", "--value", "03 04",
     ]);
+    // Each host's output under its header, then one table row per host.
+    let out = both.ok(&["map", "dump", &by_pin]);
+    let (sections, table) = out.split_once("\n\nHOST ").unwrap_or((&out, ""));
     assert_eq!(
-        both.ok(&["map", "dump", &by_pin]),
+        format!("{sections}\n"),
         format!(
             "== {addr_a} ==\nFound 0 elements\n== {addr_b} ==\nkey: 01 02  value: 03 04\nFound 1 element\n"
         )
+    );
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows[0].starts_with(&addr_a) && rows[0].contains(" ok "),
+        "{out}"
+    );
+    assert!(
+        rows[1].starts_with(&addr_b) && rows[1].contains(" ok "),
+        "{out}"
     );
     // One file per host with {host}.
     let out = both.ok(&["map", "dump", &by_pin, "-f", "json", "-o", "f-{host}.jsonl"]);

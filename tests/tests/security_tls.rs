@@ -22,6 +22,7 @@ fn tls_opts(tls: &ServerTls, probe: TlsOptions) -> DaemonOptions {
         tcp: true,
         extra_args: tls.args.clone(),
         tls: Some(probe),
+        ..DaemonOptions::default()
     }
 }
 

@@ -18,6 +18,7 @@ pub use identity::{Identity, UnixPeer};
 pub use policy::{MapFacts, Policy};
 
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 
 /// What a request does, for the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,7 @@ pub struct Authorizer {
     policy: ArcSwap<Policy>,
     file: Option<PathBuf>,
     root: PathBuf,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Authorizer {
@@ -65,7 +67,20 @@ impl Authorizer {
             policy: ArcSwap::from_pointee(policy),
             file,
             root,
+            metrics: None,
         })
+    }
+
+    /// Counts denials in `metrics` (`bpfmapd_policy_denials_total`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Authorizer {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_denial(&self, rpc: &str, access: &str) {
+        if let Some(m) = &self.metrics {
+            m.record_denial(rpc, access);
+        }
     }
 
     /// Checks that `who` may do `access` on the map of `facts`. Maps the daemon does not
@@ -79,6 +94,7 @@ impl Authorizer {
     ) -> Result<()> {
         if matches!(who, Identity::Unknown) {
             tracing::warn!(caller = %who, rpc, access = access.name(), result = "denied", "unauthenticated");
+            self.count_denial(rpc, "identity");
             return Err(Error::Unauthenticated(format!(
                 "{rpc}: the connection carries no identity"
             )));
@@ -91,6 +107,7 @@ impl Authorizer {
         for a in needed {
             if !policy.allows(who, a, facts, &self.root) {
                 tracing::warn!(caller = %who, rpc, map = facts.id, map_name = facts.name, access = a.name(), result = "denied", "permission denied");
+                self.count_denial(rpc, a.name());
                 let what = if a == access {
                     format!("{rpc} needs {} access", a.name())
                 } else {

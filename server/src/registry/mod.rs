@@ -401,6 +401,11 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// How many maps the daemon manages.
+    pub fn count(&self) -> usize {
+        self.maps.read().len()
+    }
+
     /// Whether the daemon manages map `id`.
     pub fn is_managed(&self, id: u32) -> bool {
         self.maps.read().contains_key(&id)

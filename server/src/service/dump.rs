@@ -20,6 +20,7 @@ use crate::error::{Error, KernelCtx, Result};
 use crate::kernel::{BatchCursor, KernelError, Map, Op, ENOTSUPP};
 use crate::limits::StreamSlot;
 use crate::registry::{desc, Resolved};
+use prometheus_client::metrics::counter::Counter;
 
 /// Messages in flight between the kernel reader and the encoder.
 const CHANNEL_SLOTS: usize = 2;
@@ -102,6 +103,7 @@ pub fn start(
     r: Resolved,
     plan: DumpPlan,
     slot: StreamSlot,
+    streamed: Counter,
 ) -> mpsc::Receiver<Result<pb::DumpResponse, Status>> {
     let (tx, rx) = mpsc::channel(CHANNEL_SLOTS);
     tokio::task::spawn_blocking(move || {
@@ -115,6 +117,7 @@ pub fn start(
             map: map.clone(),
             plan,
             sent: 0,
+            streamed,
         };
         let result = if map.kind.is_keyless() {
             pop_all(&map, &mut out)
@@ -162,6 +165,8 @@ struct Sink {
     map: Arc<Map>,
     plan: DumpPlan,
     sent: u64,
+    /// `bpfmapd_entries_streamed_total`.
+    streamed: Counter,
 }
 
 impl Sink {
@@ -214,8 +219,12 @@ impl Sink {
                 packed: None,
             }
         };
+        self.tx
+            .blocking_send(Ok(msg))
+            .map_err(|_| Stop::ClientGone)?;
         self.sent += count as u64;
-        self.tx.blocking_send(Ok(msg)).map_err(|_| Stop::ClientGone)
+        self.streamed.inc_by(count as u64);
+        Ok(())
     }
 }
 

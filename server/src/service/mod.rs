@@ -20,6 +20,7 @@ use crate::auth::{identity, Access, Authorizer, Identity, MapFacts};
 use crate::btf::BtfCache;
 use crate::error::{Error, Result};
 use crate::limits::{Limits, StreamCounter};
+use crate::metrics::Metrics;
 use crate::registry::{Registry, Resolved, Target};
 
 /// The service: handles on the registry, the authorizer and the caps.
@@ -29,6 +30,7 @@ pub struct MapService {
     auth: Arc<Authorizer>,
     limits: Arc<Limits>,
     streams: Arc<StreamCounter>,
+    metrics: Arc<Metrics>,
     btf: Arc<BtfCache>,
 }
 
@@ -40,8 +42,16 @@ impl MapService {
             auth,
             limits: Arc::new(limits),
             streams: Arc::default(),
+            metrics: Arc::default(),
             btf: Arc::new(BtfCache::new()),
         }
+    }
+
+    /// Counts streams in `streams` and entries in `metrics` (shared with the scrape endpoint).
+    pub fn with_metrics(mut self, streams: Arc<StreamCounter>, metrics: Arc<Metrics>) -> Self {
+        self.streams = streams;
+        self.metrics = metrics;
+        self
     }
 
     fn resolve(&self, r: &Option<pb::MapRef>) -> Result<Resolved> {
@@ -209,6 +219,7 @@ impl Svc for MapService {
         let result = self.update(&who, &r, req.get_ref());
         audit(&who, "Update", Some(r.map.id), &result);
         result?;
+        self.metrics.entries_written.inc();
         Ok(Response::new(pb::UpdateResponse {}))
     }
 
@@ -221,6 +232,7 @@ impl Svc for MapService {
         let result = self.delete(&r, req.get_ref());
         audit(&who, "Delete", Some(r.map.id), &result);
         result?;
+        self.metrics.entries_deleted.inc();
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
@@ -232,7 +244,9 @@ impl Svc for MapService {
         let r = self.open(&who, &req.get_ref().map, Access::Write, "LookupAndDelete")?;
         let result = self.lookup_and_delete(&r, req.get_ref());
         audit(&who, "LookupAndDelete", Some(r.map.id), &result);
-        Ok(Response::new(result?))
+        let found = result?;
+        self.metrics.entries_deleted.inc();
+        Ok(Response::new(found))
     }
 
     async fn get_next_key(
@@ -266,7 +280,7 @@ impl Svc for MapService {
         if delete {
             tracing::info!(caller = %who, rpc = "Dump", map = r.map.id, delete = true, "draining");
         }
-        let rx = dump::start(r, plan, slot);
+        let rx = dump::start(r, plan, slot, self.metrics.entries_streamed.clone());
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -308,6 +322,7 @@ impl Svc for MapService {
                 let packed = batch::pack(&r.map, &msg, &types)?;
                 let (n, res) = batch::apply_update(r.map.clone(), packed, flag).await;
                 updated += n as u64;
+                self.metrics.entries_written.inc_by(n as u64);
                 res?;
                 next = stream.message().await.map_err(stream_error)?;
             }
@@ -332,6 +347,7 @@ impl Svc for MapService {
         let result = batch::delete(r.map.clone(), &req.keys, &self.btf).await;
         audit(&who, "BatchDelete", Some(r.map.id), &result);
         let (deleted, missing) = result?;
+        self.metrics.entries_deleted.inc_by(deleted);
         Ok(Response::new(pb::BatchDeleteResponse { deleted, missing }))
     }
 }

@@ -1,7 +1,8 @@
 //! Listeners and the server's life: Unix sockets (peer credentials for identity), loopback
 //! TCP, reflection and health next to the map service, and a bounded graceful shutdown on
-//! SIGINT/SIGTERM.
+//! SIGINT/SIGTERM. Sockets passed by systemd ([`activation`]) serve like `--listen` ones.
 
+pub mod activation;
 mod unix;
 
 use std::net::SocketAddr;
@@ -15,6 +16,9 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::auth::Authorizer;
 use crate::config::Config;
+use crate::limits::StreamCounter;
+use crate::metrics::layer::MetricsLayer;
+use crate::metrics::{Live, Metrics};
 use crate::registry::Registry;
 use crate::service::MapService;
 
@@ -69,6 +73,12 @@ pub fn tcp_incoming(addr: SocketAddr) -> Result<TcpIncoming, String> {
         .with_nodelay(Some(true)))
 }
 
+/// A listener ready to serve.
+enum Bound {
+    Unix(tokio::net::UnixListener),
+    Tcp(TcpIncoming),
+}
+
 /// Where the daemon's parts come from.
 #[derive(Debug)]
 pub struct Parts {
@@ -76,6 +86,8 @@ pub struct Parts {
     pub registry: Arc<Registry>,
     /// The access policy.
     pub auth: Arc<Authorizer>,
+    /// The metrics (counted whether or not `--metrics-listen` serves them).
+    pub metrics: Arc<Metrics>,
 }
 
 /// tonic answers an oversized request with OUT_OF_RANGE; the contract (and gRPC's own
@@ -111,10 +123,36 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|e| format!("building reflection: {e}"))?;
-    let maps = MapServiceServer::new(MapService::new(parts.registry, parts.auth, config.limits()))
+    let streams = Arc::new(StreamCounter::default());
+    let metrics = parts.metrics.clone();
+    let scrape = match &config.metrics_listen {
+        Some(addr) => {
+            let listener = crate::metrics::http::bind(addr).await?;
+            let local = crate::metrics::http::local(&listener);
+            tracing::info!(addr = ?local, "serving metrics at /metrics");
+            let live: Live = {
+                let (streams, registry) = (streams.clone(), parts.registry.clone());
+                Arc::new(move || (streams.total() as i64, registry.count() as i64))
+            };
+            Some(tokio::spawn(crate::metrics::http::serve(
+                listener,
+                metrics.clone(),
+                live,
+            )))
+        }
+        None => None,
+    };
+    let service = MapService::new(parts.registry, parts.auth, config.limits())
+        .with_metrics(streams, metrics.clone());
+    let maps = MapServiceServer::new(service)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(usize::MAX);
-    let layer = tower::util::MapResponseLayer::new(remap_too_large as fn(_) -> _);
+    // Outermost first: the metrics see the status after the remapping.
+    let layer = tower::ServiceBuilder::new()
+        .layer(MetricsLayer::new(metrics))
+        .layer(tower::util::MapResponseLayer::new(
+            remap_too_large as fn(_) -> _,
+        ));
     let routes = |builder: Server| {
         builder
             .layer(layer.clone())
@@ -136,25 +174,55 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut sockets = Vec::new();
+    let passed = activation::take()?;
+    let mut bound = Vec::new();
     for l in listen {
-        let mut stop = stop_rx.clone();
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
+        if passed.iter().any(|p| p.covers(&l)) {
+            continue;
+        }
         match l {
             Listen::Unix(path) => {
                 let listener =
                     unix::bind(&path, config.socket_mode, config.socket_group.as_deref())?;
                 tracing::info!(socket = %path.display(), "listening");
                 sockets.push(path);
+                bound.push(Bound::Unix(listener));
+            }
+            Listen::Tcp(addr) => bound.push(Bound::Tcp(
+                TcpIncoming::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?,
+            )),
+        }
+    }
+    for p in passed {
+        match p {
+            activation::Passed::Unix(path, l) => {
+                tracing::info!(socket = ?path, "listening (passed by systemd)");
+                let l = tokio::net::UnixListener::from_std(l)
+                    .map_err(|e| format!("socket activation: {e}"))?;
+                bound.push(Bound::Unix(l));
+            }
+            activation::Passed::Tcp(l) => {
+                let l = tokio::net::TcpListener::from_std(l)
+                    .map_err(|e| format!("socket activation: {e}"))?;
+                bound.push(Bound::Tcp(TcpIncoming::from(l)));
+            }
+        }
+    }
+    for b in bound {
+        let mut stop = stop_rx.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        match b {
+            Bound::Unix(listener) => {
                 tasks.push(tokio::spawn(
                     plain
                         .clone()
                         .serve_with_incoming_shutdown(unix::incoming(listener), shutdown),
                 ));
             }
-            Listen::Tcp(addr) => {
-                let incoming = tcp_incoming(addr)?;
+            Bound::Tcp(incoming) => {
+                let incoming = incoming.with_nodelay(Some(true));
                 let local = incoming.local_addr().map_err(|e| e.to_string())?;
                 match &tls {
                     Some(router) => {
@@ -166,6 +234,9 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
                         ));
                     }
                     None => {
+                        if !local.ip().is_loopback() {
+                            return Err(format!("refusing TCP without TLS on the non-loopback address {local}; give --tls-cert and --tls-key"));
+                        }
                         tracing::info!(addr = %local, "listening (TCP, loopback, no TLS: callers are anonymous)");
                         tasks.push(tokio::spawn(
                             plain
@@ -197,6 +268,9 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
     }
     for path in sockets {
         let _ = std::fs::remove_file(path);
+    }
+    if let Some(task) = scrape {
+        task.abort();
     }
     Ok(())
 }

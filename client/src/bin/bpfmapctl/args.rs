@@ -27,6 +27,23 @@ pub struct Cli {
         value_name = "ADDR"
     )]
     pub server: Vec<String>,
+    /// A file of hosts, one per line: ADDR [ca=FILE] [cert=FILE] [key=FILE] [domain=NAME]
+    /// (each host's own TLS identity; `#` comments). Adds to --server.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
+    pub servers_file: Option<PathBuf>,
+    /// With several hosts: how many run at once.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "N",
+          default_value_t = bpfmap_client::fleet::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// With several hosts: seconds each host gets (connecting included; 0: no limit).
+    #[arg(long, global = true, help_heading = "Global options", value_name = "SECS",
+          default_value_t = bpfmap_client::fleet::DEFAULT_DEADLINE.as_secs())]
+    pub deadline: u64,
     /// JSON output, as `bpftool -j`.
     #[arg(long, short = 'j', global = true, help_heading = "Global options")]
     pub json: bool,
@@ -143,6 +160,13 @@ pub enum MapCmd {
     /// Write the elements of a file made by `map dump --format json|raw` into a map.
     #[command(after_help = "Example:\n  bpfmapctl map load stats_copy --input stats.bin")]
     Load(LoadArgs),
+    /// Make the map hold exactly the entries of a file (desired state): insert what is
+    /// missing, update what differs, with --prune delete what the file lacks; report the
+    /// changes per host. Running it again changes nothing.
+    #[command(
+        after_help = "Examples:\n  bpfmapctl map sync allow_list --input allow.jsonl --prune\n  bpfmapctl --servers-file fleet.txt map sync pin:allow_list --input allow.jsonl --dry-run"
+    )]
+    Sync(SyncArgs),
     /// Push a value onto a queue or stack (bloom filters: add it).
     #[command(after_help = "Example:\n  bpfmapctl map push jobs --value 01 00 00 00")]
     Push {
@@ -421,6 +445,26 @@ pub struct LoadArgs {
     pub format: Option<LoadFormat>,
     #[command(flatten)]
     pub flag: FlagArgs,
+}
+
+/// `map sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The map.
+    #[arg(value_parser = parse_map_ref)]
+    pub map: MapRef,
+    /// The desired entries: a file made by `map dump --format json|raw` (`-`: standard input).
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: PathBuf,
+    /// Input format (default: raw if the file starts with the raw magic, else json).
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<LoadFormat>,
+    /// Also delete the keys that are not in the file.
+    #[arg(long)]
+    pub prune: bool,
+    /// Report what would change without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

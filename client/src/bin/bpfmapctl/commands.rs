@@ -1,6 +1,7 @@
 //! The `map` verbs, run against one daemon, writing bpftool-style output.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use bpfmap_client::{Client, CreateMap, Data, MapRef, Value};
 use serde_json::Value as Json;
@@ -24,6 +25,8 @@ pub struct Ctx {
     pub host: String,
     /// True when several servers run the command (no progress bar, no terminal checks).
     pub fleet: bool,
+    /// The entries of `map sync --input`, read once for every host.
+    pub entries: Arc<Vec<bpfmap_client::Entry>>,
 }
 
 impl Ctx {
@@ -150,14 +153,19 @@ fn value_data(v: &ValueArgs) -> Data {
     }
 }
 
-/// Runs one `map` verb against `client`, printing to `out`.
+/// Runs one `map` verb against `client`, printing to `out`; returns a one-line summary for
+/// the fleet table (empty for most verbs).
 pub async fn run(
     client: &Client,
     cmd: &MapCmd,
     ctx: &Ctx,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<String, Failure> {
     match cmd {
+        MapCmd::Sync(a) => {
+            let report = crate::sync::run(client, a, &ctx.entries, ctx, out).await?;
+            return Ok(report.to_string());
+        }
         MapCmd::List { all } => {
             let maps = client.list_maps(*all).await?;
             if ctx.json {
@@ -207,7 +215,7 @@ pub async fn run(
                 let next: Json = serde_json::from_str(&next).unwrap_or(Json::String(next));
                 let shown = k.as_ref().map(KeyIn::shown).unwrap_or(Json::Null);
                 ctx.print_json(out, &serde_json::json!({"key": shown, "next_key": next}))?;
-                return Ok(());
+                return Ok(String::new());
             }
             let bytes = match &k {
                 Some(KeyIn::Json(_)) => {
@@ -256,7 +264,7 @@ pub async fn run(
             ctx.done(out)?;
         }
     }
-    Ok(())
+    Ok(String::new())
 }
 
 fn show(ctx: &Ctx, out: &mut dyn Write, info: &bpfmap_client::MapInfo) -> Result<(), Failure> {

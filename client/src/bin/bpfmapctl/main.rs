@@ -1,24 +1,30 @@
 //! `bpfmapctl`: a bpftool-like command line for bpfmapd.
 //!
 //! Exit codes: 0 success; 1 error from the daemon (or the connection, or a file), printed
-//! as `Error: <CODE>: <message>`; 2 usage error.
+//! as `Error: <CODE>: <message>`; 2 usage error. With several hosts ([`fleet`]): 1 if any
+//! host failed.
 
 mod args;
 mod commands;
+mod fleet;
 mod jsonl;
 mod output;
 mod parse;
 mod progress;
+mod sync;
 mod transfer;
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use bpfmap_client::{code_name, Address, Client, ConnectOptions, TlsOptions};
+use bpfmap_client::{code_name, Address, Client, Entry, TlsOptions};
 use clap::{CommandFactory, Parser};
 
 use args::{Cli, Command, DumpFormat, MapCmd};
 use commands::Ctx;
+use fleet::HostSpec;
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -51,6 +57,16 @@ impl Failure {
         }
     }
 
+    /// Reports a host's failure, naming the host.
+    fn report_for(&self, host: &str) {
+        match self {
+            Failure::Remote(e) => {
+                eprintln!("Error: {}: {} ({host})", code_name(e.code()), e.message())
+            }
+            other => other.report(),
+        }
+    }
+
     fn report(&self) {
         match self {
             Failure::Remote(e) => eprintln!("Error: {}: {}", code_name(e.code()), e.message()),
@@ -65,8 +81,7 @@ impl Failure {
 }
 
 /// Checks what clap cannot before anything is sent.
-fn validate(cli: &Cli, servers: &[String]) -> Result<(), Failure> {
-    let fleet = servers.len() > 1;
+fn validate(cli: &Cli, servers: &[HostSpec], fleet: bool) -> Result<(), Failure> {
     if let Command::Map(cmd) = &cli.command {
         match cmd {
             MapCmd::Dump(d) => {
@@ -96,7 +111,7 @@ fn validate(cli: &Cli, servers: &[String]) -> Result<(), Failure> {
         }
     }
     for s in servers {
-        Address::parse(s).map_err(|e| Failure::Usage(e.to_string()))?;
+        Address::parse(&s.addr).map_err(|e| Failure::Usage(e.to_string()))?;
     }
     Ok(())
 }
@@ -115,30 +130,47 @@ fn tls_options(cli: &Cli) -> Result<Option<TlsOptions>, Failure> {
     Ok(Some(tls))
 }
 
-async fn run_host(
-    cli: &Cli,
-    cmd: &MapCmd,
-    addr: &str,
-    tls: &Option<TlsOptions>,
-    fleet: bool,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let https = matches!(Address::parse(addr), Ok(Address::Https(_)));
-    let opts = ConnectOptions {
-        tls: if https { tls.clone() } else { None },
-        ..Default::default()
-    };
-    let client = Client::connect_with(addr, &opts).await?;
-    let ctx = Ctx {
+fn ctx(cli: &Cli, host: &str, fleet: bool, entries: &Arc<Vec<Entry>>) -> Ctx {
+    Ctx {
         json: cli.json || cli.pretty,
         pretty: cli.pretty,
-        host: addr.to_owned(),
+        host: host.to_owned(),
         fleet,
-    };
-    commands::run(&client, cmd, &ctx, out).await
+        entries: entries.clone(),
+    }
 }
 
-async fn run(cli: &Cli, cmd: &MapCmd, servers: &[String]) -> u8 {
+/// One host, output straight to stdout (progress bars allowed), no deadline.
+async fn run_single(cli: &Cli, cmd: &MapCmd, spec: &HostSpec, entries: &Arc<Vec<Entry>>) -> u8 {
+    let res = async {
+        let tls = tls_options(cli)?;
+        let opts = fleet::options(spec, &tls)?;
+        let client = Client::connect_with(&spec.addr, &opts).await?;
+        let stdout = std::io::stdout();
+        let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+        let res = commands::run(
+            &client,
+            cmd,
+            &ctx(cli, &spec.addr, false, entries),
+            &mut out,
+        )
+        .await;
+        let flushed = out.flush().map_err(Failure::Output);
+        res.and(flushed)
+    }
+    .await;
+    match res {
+        Ok(_) => 0,
+        Err(f) => {
+            f.report();
+            f.exit_code()
+        }
+    }
+}
+
+/// Several hosts through a [`bpfmap_client::Fleet`]: each host's output under a header,
+/// then the table; exit 1 if any host failed.
+async fn run_fleet(cli: &Cli, cmd: &MapCmd, specs: &[HostSpec], entries: &Arc<Vec<Entry>>) -> u8 {
     let tls = match tls_options(cli) {
         Ok(t) => t,
         Err(f) => {
@@ -146,44 +178,101 @@ async fn run(cli: &Cli, cmd: &MapCmd, servers: &[String]) -> u8 {
             return f.exit_code();
         }
     };
-    if let [addr] = servers {
-        let stdout = std::io::stdout();
-        let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-        let res = run_host(cli, cmd, addr, &tls, false, &mut out).await;
-        let flushed = out.flush().map_err(Failure::Output);
-        return match res.and(flushed) {
-            Ok(()) => 0,
-            Err(f) => {
-                f.report();
-                f.exit_code()
-            }
-        };
-    }
-    let runs = servers.iter().map(|addr| {
-        let tls = &tls;
-        async move {
+    let deadline = (cli.deadline > 0).then(|| Duration::from_secs(cli.deadline));
+    let (fleet, broken) = fleet::build(specs, &tls, cli.concurrency, deadline);
+    let results = fleet
+        .run(|client| async move {
             let mut buf = Vec::new();
-            let res = run_host(cli, cmd, addr, tls, true, &mut buf).await;
-            (addr, buf, res)
-        }
-    });
-    let results = futures::future::join_all(runs).await;
-    let mut code = 0;
+            let host = client.address().to_owned();
+            let res = commands::run(&client, cmd, &ctx(cli, &host, true, entries), &mut buf).await;
+            Ok((buf, res))
+        })
+        .await;
+    let mut rows = Vec::new();
+    let mut sections = Vec::new();
+    for r in results {
+        let (buf, error, detail) = match r.result {
+            Ok((buf, Ok(detail))) => (buf, None, detail),
+            Ok((buf, Err(f))) => (buf, Some(f), String::new()),
+            Err(e) => (Vec::new(), Some(Failure::Remote(e)), String::new()),
+        };
+        sections.push((r.host.clone(), buf));
+        rows.push(fleet::Row {
+            host: r.host,
+            error,
+            elapsed: r.elapsed,
+            detail,
+        });
+    }
+    for (host, e) in broken {
+        sections.push((host.clone(), Vec::new()));
+        rows.push(fleet::Row {
+            host,
+            error: Some(Failure::Remote(e)),
+            elapsed: Duration::ZERO,
+            detail: String::new(),
+        });
+    }
     let mut stdout = std::io::stdout().lock();
-    for (addr, buf, res) in results {
-        let printed = writeln!(stdout, "== {addr} ==")
-            .and_then(|()| stdout.write_all(&buf))
-            .and_then(|()| stdout.flush());
-        if let Err(e) = printed {
-            Failure::Output(e).report();
-            return 1;
-        }
-        if let Err(f) = res {
-            f.report();
+    let printed = sections
+        .iter()
+        .try_for_each(|(host, buf)| {
+            writeln!(stdout, "== {host} ==").and_then(|()| stdout.write_all(buf))
+        })
+        .and_then(|()| writeln!(stdout))
+        .and_then(|()| fleet::print_table(&mut stdout, &rows, cli.json || cli.pretty))
+        .and_then(|()| stdout.flush());
+    if let Err(e) = printed {
+        Failure::Output(e).report();
+        return 1;
+    }
+    let mut code = 0;
+    for row in &rows {
+        if let Some(f) = &row.error {
+            f.report_for(&row.host);
             code = code.max(f.exit_code());
         }
     }
     code
+}
+
+/// The hosts: every --server, then the --servers-file's; else the default address.
+fn hosts(cli: &Cli) -> Result<Vec<HostSpec>, Failure> {
+    let mut specs: Vec<HostSpec> = cli
+        .server
+        .iter()
+        .map(|s| HostSpec {
+            addr: s.clone(),
+            ..HostSpec::default()
+        })
+        .collect();
+    if let Some(path) = &cli.servers_file {
+        specs.extend(fleet::read_servers(path)?);
+    }
+    if specs.is_empty() {
+        specs.push(HostSpec {
+            addr: bpfmap_client::default_address(),
+            ..HostSpec::default()
+        });
+    }
+    Ok(specs)
+}
+
+async fn run(cli: &Cli, cmd: &MapCmd, specs: &[HostSpec]) -> u8 {
+    let entries = match cmd {
+        MapCmd::Sync(a) => match sync::read_entries(&a.input, a.format) {
+            Ok(e) => Arc::new(e),
+            Err(f) => {
+                f.report();
+                return f.exit_code();
+            }
+        },
+        _ => Arc::default(),
+    };
+    match specs {
+        [one] if cli.servers_file.is_none() => run_single(cli, cmd, one, &entries).await,
+        _ => run_fleet(cli, cmd, specs, &entries).await,
+    }
 }
 
 fn main() -> ExitCode {
@@ -202,12 +291,15 @@ fn main() -> ExitCode {
         }
         Command::Map(cmd) => cmd,
     };
-    let servers = if cli.server.is_empty() {
-        vec![bpfmap_client::default_address()]
-    } else {
-        cli.server.clone()
+    let specs = match hosts(&cli) {
+        Ok(s) => s,
+        Err(f) => {
+            f.report();
+            return ExitCode::from(f.exit_code());
+        }
     };
-    if let Err(f) = validate(&cli, &servers) {
+    let fleet = specs.len() > 1 || cli.servers_file.is_some();
+    if let Err(f) = validate(&cli, &specs, fleet) {
         f.report();
         return ExitCode::from(f.exit_code());
     }
@@ -222,5 +314,5 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    ExitCode::from(runtime.block_on(run(&cli, cmd, &servers)))
+    ExitCode::from(runtime.block_on(run(&cli, cmd, &specs)))
 }

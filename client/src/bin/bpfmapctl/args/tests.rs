@@ -159,7 +159,7 @@ fn every_verb_has_an_example() {
         .find_subcommand("map")
         .map(|m| m.get_subcommands().collect::<Vec<_>>());
     let verbs = map.unwrap_or_default();
-    assert_eq!(verbs.len(), 16);
+    assert_eq!(verbs.len(), 17);
     for v in verbs {
         let help = v
             .get_after_help()
