@@ -95,6 +95,10 @@ requests = {
                      + f_bytes(3, f_varint(1, 2) + f_bytes(2, u32(1) + u32(2)) + f_bytes(3, u64(1) + u64(2)))),
     "batch_delete": (14, f_bytes(1, mapref("id", 1)) + f_bytes(2, data("raw", u32(1)))
                      + f_bytes(2, data("number", 2))),
+    "read_events": (15, f_bytes(1, mapref("pin", "prog/events")) + f_varint(2, 1)),
+    "read_events_typed": (15, f_bytes(1, mapref("id", 3)) + f_varint(2, 3)
+                          + f_bytes(3, "struct event { __u64 seq; }")),
+    "watch": (16, f_bytes(1, mapref("name", "stats_map")) + f_varint(2, 2) + f_varint(3, 250)),
 }
 
 data_seeds = {

@@ -4,7 +4,9 @@
 //! as byte slices (or typed JSON for maps with BTF: [`Data::json`], [`Client::lookup_json`],
 //! [`Client::dump_json`], [`CreateMap::key_type`]), plain-old-data helpers ([`Client::update_pod`], [`Client::lookup_pod`]),
 //! per-CPU helpers, a streaming [`Client::dump`] over the packed fast path and a chunked
-//! [`Client::batch_update`]. Every failure is one [`Error`] that keeps the gRPC code.
+//! [`Client::batch_update`], and live streams: [`Client::read_events`] (ring buffer and perf
+//! event records) and [`Client::watch`] (a map's changes). Every failure is one [`Error`]
+//! that keeps the gRPC code.
 //!
 //! ```no_run
 //! use bpfmap_client::{Client, CreateMap, Flag, MapRef};
@@ -48,6 +50,7 @@ mod elements;
 mod error;
 pub mod fleet;
 mod layout;
+mod live;
 mod mapref;
 mod pod;
 pub mod snapshot;
@@ -66,6 +69,7 @@ pub use dump::{Batch, Dump, DumpBatches, DumpOptions};
 pub use error::{code_name, Error};
 pub use fleet::{Fleet, FleetHost, HostResult};
 pub use layout::{is_per_cpu, map_type_name, parse_map_type, Layout};
+pub use live::{Change, ChangeKind, Event, Events, Watch, WatchUpdate};
 pub use mapref::{MapRef, ParseMapRefError};
 pub use pod::from_bytes;
 pub use proto::{Format, MapInfo, MapType};

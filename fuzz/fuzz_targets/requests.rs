@@ -10,7 +10,7 @@ use bpfmap_proto::v1::{
     data::Form, map_ref::Ref, BatchDeleteRequest, BatchUpdateRequest, CreateMapRequest, Data,
     DeleteMapRequest, DeleteRequest, DumpRequest, FreezeMapRequest, GetMapRequest,
     GetNextKeyRequest, ListMapsRequest, LookupAndDeleteRequest, LookupRequest, MapRef,
-    PinMapRequest, UnpinMapRequest, UpdateRequest,
+    PinMapRequest, ReadEventsRequest, UnpinMapRequest, UpdateRequest, WatchRequest,
 };
 use bpfmapd_fuzz::{check_data, check_hex, check_pin, check_value};
 use libfuzzer_sys::fuzz_target;
@@ -46,7 +46,7 @@ fuzz_target!(|input: &[u8]| {
     let Some((&which, bytes)) = input.split_first() else {
         return;
     };
-    match which % 15 {
+    match which % 17 {
         0 => {
             if let Some(r) = decoded::<CreateMapRequest>(bytes) {
                 map_ref(&r.inner_map);
@@ -138,10 +138,20 @@ fuzz_target!(|input: &[u8]| {
                 }
             }
         }
-        _ => {
+        14 => {
             if let Some(r) = decoded::<BatchDeleteRequest>(bytes) {
                 map_ref(&r.map);
                 r.keys.iter().for_each(check_data);
+            }
+        }
+        15 => {
+            if let Some(r) = decoded::<ReadEventsRequest>(bytes) {
+                map_ref(&r.map);
+            }
+        }
+        _ => {
+            if let Some(r) = decoded::<WatchRequest>(bytes) {
+                map_ref(&r.map);
             }
         }
     }

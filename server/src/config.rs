@@ -102,9 +102,26 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_batch_entries: usize,
 
-    /// Concurrent Dump and BatchUpdate streams of one identity (0: no limit).
+    /// Concurrent streams of one identity: Dump, BatchUpdate, ReadEvents, Watch (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_streams_per_identity: usize,
+
+    /// ReadEvents streams open at once, over all maps (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_event_subscribers: usize,
+
+    /// Bytes of records queued for one ReadEvents subscriber; beyond, a slow subscriber
+    /// loses records (counted in Event.lost).
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub event_queue_bytes: usize,
+
+    /// Watch streams open at once, over all maps (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_watchers: usize,
+
+    /// The shortest interval a Watch may ask for, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub min_watch_interval_ms: u64,
 
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464, or 0.0.0.0:9464
     /// for a scraper on another host).
@@ -144,6 +161,15 @@ impl Config {
             max_maps_per_identity: self.max_maps_per_identity,
             max_batch_entries: self.max_batch_entries,
             max_streams_per_identity: self.max_streams_per_identity,
+            events: crate::events::EventLimits {
+                max_subscribers: self.max_event_subscribers,
+                queue_bytes: self.event_queue_bytes,
+                ..Default::default()
+            },
+            watch: crate::watch::WatchLimits {
+                max_watchers: self.max_watchers,
+                min_interval: std::time::Duration::from_millis(self.min_watch_interval_ms),
+            },
         }
     }
 }

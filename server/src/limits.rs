@@ -1,5 +1,5 @@
 //! Configured caps: entries per map, managed maps (total and per identity), entries per
-//! batch, concurrent streams per identity. Each is checked before anything changes, so a
+//! batch, concurrent streams per identity, event subscribers and watchers. Each is checked before anything changes, so a
 //! refused call leaves no trace.
 
 use std::collections::HashMap;
@@ -8,6 +8,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::events::EventLimits;
+use crate::watch::WatchLimits;
 
 /// The caps (0 = unlimited).
 #[derive(Debug, Clone, Default)]
@@ -20,8 +22,12 @@ pub struct Limits {
     pub max_maps_per_identity: usize,
     /// Entries in one BatchUpdate message or keys in one BatchDelete.
     pub max_batch_entries: usize,
-    /// Concurrent Dump and BatchUpdate streams of one identity.
+    /// Concurrent streams (Dump, BatchUpdate, ReadEvents, Watch) of one identity.
     pub max_streams_per_identity: usize,
+    /// Event subscribers in total and the size of their queues.
+    pub events: EventLimits,
+    /// Watchers in total and the shortest interval.
+    pub watch: WatchLimits,
 }
 
 /// Open streams per identity.

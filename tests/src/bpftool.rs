@@ -179,3 +179,28 @@ pub fn create_map(
     json(&args);
     show_pinned(pin)
 }
+
+fn hex_words(bytes: &[u8]) -> Vec<String> {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `bpftool map update pinned <path> key hex .. value hex ..`: a write that does not go
+/// through the daemon.
+pub fn update_pinned(path: &Path, key: &[u8], value: &[u8]) {
+    let p = path.to_string_lossy();
+    let (k, v) = (hex_words(key), hex_words(value));
+    let mut args = vec!["map", "update", "pinned", &p, "key", "hex"];
+    args.extend(k.iter().map(String::as_str));
+    args.extend(["value", "hex"]);
+    args.extend(v.iter().map(String::as_str));
+    json(&args);
+}
+
+/// `bpftool map delete pinned <path> key hex ..`.
+pub fn delete_pinned(path: &Path, key: &[u8]) {
+    let p = path.to_string_lossy();
+    let k = hex_words(key);
+    let mut args = vec!["map", "delete", "pinned", &p, "key", "hex"];
+    args.extend(k.iter().map(String::as_str));
+    json(&args);
+}

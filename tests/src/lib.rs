@@ -22,7 +22,9 @@
 //!
 //! Modules: [`bpffs`] (mount guard), [`daemon`] (the bpfmapd process), [`bins`] (where the
 //! built binaries are), [`bpftool`] (bpftool's JSON views), [`kernel`] (direct reads through
-//! libbpf-rs), [`prog`] (the BPF socket filter of `tests/bpf/`), [`api`] (request builders,
+//! libbpf-rs), [`prog`] (the BPF socket filter of `tests/bpf/`), [`events`] (the one that
+//! writes ring buffer and perf event records), [`live`] (ReadEvents and Watch streams, fd and
+//! thread counts), [`api`] (request builders,
 //! status assertions, dump and batch helpers), [`names`] (unique map names), [`certs`] (CAs and
 //! certificates made with rcgen), [`policy`] (policy files), [`peer`] (the helper that runs as
 //! another user, and test groups), [`netns`] and [`lab`] (daemons in their own network
@@ -36,8 +38,10 @@ pub mod bpffs;
 pub mod bpftool;
 pub mod certs;
 pub mod daemon;
+pub mod events;
 pub mod kernel;
 pub mod lab;
+pub mod live;
 pub mod metrics;
 pub mod names;
 pub mod netns;
@@ -48,6 +52,7 @@ pub mod prog;
 pub use api::Client;
 pub use bpffs::Bpffs;
 pub use daemon::{Daemon, DaemonOptions};
+pub use events::EventsProgram;
 pub use kernel::KernelMap;
 pub use prog::BpfProgram;
 

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 /// What a request does, for the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// GetMap, ListMaps, Lookup, GetNextKey, Dump.
+    /// GetMap, ListMaps, Lookup, GetNextKey, Dump, ReadEvents, Watch.
     Read,
     /// Update, Delete, LookupAndDelete, batches, Dump with delete.
     Write,

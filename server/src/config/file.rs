@@ -51,6 +51,10 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     max_batch_entries: Option<usize>,
     max_streams_per_identity: Option<usize>,
+    max_event_subscribers: Option<usize>,
+    event_queue_bytes: Option<usize>,
+    max_watchers: Option<usize>,
+    min_watch_interval_ms: Option<u64>,
     metrics_listen: Option<String>,
 }
 
@@ -159,7 +163,11 @@ pub fn apply(config: &mut Config, path: &Path, matches: &ArgMatches) -> Result<(
         max_maps_per_identity,
         max_message_bytes,
         max_batch_entries,
-        max_streams_per_identity
+        max_streams_per_identity,
+        max_event_subscribers,
+        event_queue_bytes,
+        max_watchers,
+        min_watch_interval_ms
     );
     take_opt!(socket_group, metrics_listen);
     take_path!(policy, tls_cert, tls_key, tls_client_ca);
@@ -223,6 +231,13 @@ pub fn render(c: &Config) -> String {
         "max-streams-per-identity = {}\n",
         n(c.max_streams_per_identity as u64)
     );
+    out += &format!(
+        "max-event-subscribers = {}\n",
+        n(c.max_event_subscribers as u64)
+    );
+    out += &format!("event-queue-bytes = {}\n", n(c.event_queue_bytes as u64));
+    out += &format!("max-watchers = {}\n", n(c.max_watchers as u64));
+    out += &format!("min-watch-interval-ms = {}\n", n(c.min_watch_interval_ms));
     out += &opt("metrics-listen", c.metrics_listen.as_deref().map(s));
     out
 }

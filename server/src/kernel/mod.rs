@@ -11,6 +11,7 @@ mod bpffs;
 mod btf;
 mod cpus;
 pub mod elem;
+mod events;
 mod ids;
 mod map;
 pub mod types;
@@ -19,7 +20,8 @@ pub use batch::{BatchCursor, BatchStep};
 pub use bpffs::{ensure_bpffs_dir, is_bpffs};
 pub use btf::{BtfFd, BtfLoadError};
 pub use cpus::possible_cpus;
-pub use ids::{all_map_ids, open_prog_by_id, ProgFd};
+pub use events::{EventReader, EventSink, RawEvent};
+pub use ids::{all_map_ids, open_prog_by_id, prog_btf_ids_using_map, ProgFd};
 pub use map::{CreateParams, Map, MapBtf};
 pub use types::{MapKind, Op};
 

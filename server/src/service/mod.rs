@@ -6,6 +6,8 @@ pub mod codec;
 mod dump;
 mod elements;
 mod maps;
+mod read_events;
+mod watch;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,19 +15,28 @@ use std::sync::Arc;
 use bpfmap_proto::v1 as pb;
 use bpfmap_proto::v1::map_service_server::MapService as Svc;
 use futures::Stream;
+use tokio::sync::watch as signal;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{identity, Access, Authorizer, Identity, MapFacts};
 use crate::btf::BtfCache;
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::limits::{Limits, StreamCounter};
 use crate::metrics::Metrics;
 use crate::registry::{Registry, Resolved, Target};
+use crate::watch::Watches;
 
 /// The service: handles on the registry, the authorizer and the caps.
 #[derive(Debug, Clone)]
 pub struct MapService {
+    /// Consumers of ring buffers and perf event arrays (ReadEvents).
+    events: Arc<Events>,
+    /// Pollers of watched maps (Watch).
+    watches: Arc<Watches>,
+    /// Turns true when the daemon stops: live streams (ReadEvents, Watch) end then.
+    shutdown: signal::Receiver<bool>,
     registry: Arc<Registry>,
     auth: Arc<Authorizer>,
     limits: Arc<Limits>,
@@ -38,6 +49,9 @@ impl MapService {
     /// A service over `registry`, deciding with `auth`, within `limits`.
     pub fn new(registry: Arc<Registry>, auth: Arc<Authorizer>, limits: Limits) -> MapService {
         MapService {
+            events: Arc::new(Events::new(limits.events)),
+            watches: Arc::new(Watches::new(limits.watch)),
+            shutdown: signal::channel(false).1,
             registry,
             auth,
             limits: Arc::new(limits),
@@ -45,6 +59,13 @@ impl MapService {
             metrics: Arc::default(),
             btf: Arc::new(BtfCache::new()),
         }
+    }
+
+    /// Ends the live streams (ReadEvents, Watch) when `shutdown` turns true, so that a
+    /// graceful stop does not wait for streams that never end by themselves.
+    pub fn with_shutdown(mut self, shutdown: signal::Receiver<bool>) -> MapService {
+        self.shutdown = shutdown;
+        self
     }
 
     /// Counts streams in `streams` and entries in `metrics` (shared with the scrape endpoint).
@@ -109,6 +130,13 @@ fn audit<T>(who: &Identity, rpc: &str, map: Option<u32>, result: &Result<T>) {
 }
 
 type DumpStream = Pin<Box<dyn Stream<Item = Result<pb::DumpResponse, Status>> + Send>>;
+
+/// Returns when `shutdown` turns true; never if its sender is gone without saying so.
+async fn stopping(shutdown: &mut signal::Receiver<bool>) {
+    if shutdown.wait_for(|s| *s).await.is_err() {
+        futures::future::pending::<()>().await;
+    }
+}
 
 #[tonic::async_trait]
 impl Svc for MapService {
@@ -349,6 +377,49 @@ impl Svc for MapService {
         let (deleted, missing) = result?;
         self.metrics.entries_deleted.inc_by(deleted);
         Ok(Response::new(pb::BatchDeleteResponse { deleted, missing }))
+    }
+
+    type ReadEventsStream = read_events::EventStream;
+
+    async fn read_events(
+        &self,
+        req: Request<pb::ReadEventsRequest>,
+    ) -> Result<Response<Self::ReadEventsStream>, Status> {
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Read, "ReadEvents")?;
+        let format = read_events::plan(&r.map, req.get_ref(), &self.btf)?;
+        let slot = self
+            .streams
+            .acquire(&who.key(), self.limits.max_streams_per_identity)?;
+        let sub = self.events.subscribe(r.map.clone()).await?;
+        tracing::info!(caller = %who, rpc = "ReadEvents", map = r.map.id, "subscribed");
+        let stream = read_events::stream(sub, format, slot, self.shutdown.clone());
+        Ok(Response::new(stream))
+    }
+
+    type WatchStream = watch::WatchStream;
+
+    async fn watch(
+        &self,
+        req: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let who = identity::of(&req);
+        let r = self.open(&who, &req.get_ref().map, Access::Read, "Watch")?;
+        let format = watch::plan(&r.map, req.get_ref(), &self.btf)?;
+        let interval = self.watches.interval(req.get_ref().interval_ms)?;
+        let slot = self
+            .streams
+            .acquire(&who.key(), self.limits.max_streams_per_identity)?;
+        let watcher = self.watches.join(r.map.clone(), interval)?;
+        tracing::info!(
+            caller = %who,
+            rpc = "Watch",
+            map = r.map.id,
+            interval_ms = interval.as_millis() as u64,
+            "watching"
+        );
+        let stream = watch::stream(watcher, format, slot, self.shutdown.clone());
+        Ok(Response::new(stream))
     }
 }
 

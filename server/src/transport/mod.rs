@@ -142,8 +142,10 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
         }
         None => None,
     };
+    let (stop_tx, stop_rx) = watch::channel(false);
     let service = MapService::new(parts.registry, parts.auth, config.limits())
-        .with_metrics(streams, metrics.clone());
+        .with_metrics(streams, metrics.clone())
+        .with_shutdown(stop_rx.clone());
     let maps = MapServiceServer::new(service)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(usize::MAX);
@@ -171,7 +173,6 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
         None => None,
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut sockets = Vec::new();
     let passed = activation::take()?;

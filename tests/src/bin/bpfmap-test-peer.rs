@@ -17,6 +17,8 @@
 //! | `batch-update REF KEY VALUE`, `batch-delete REF KEY` | one-entry batches |
 //! | `create NAME PIN` | CreateMap hash, 4-byte keys, 8-byte values, 8 entries (`-`: no pin) |
 //! | `delete-map REF`, `freeze REF`, `pin REF PATH`, `unpin PATH` | map lifecycle |
+//! | `watch REF` | Watch (FORMAT_HEX): reads the initial snapshot, prints `n=<entries>` |
+//! | `events REF` | ReadEvents (FORMAT_RAW): prints `subscribed` once the daemon accepts it |
 //!
 //! REF is `id:N`, `pin:PATH` or `name:NAME`; KEY and VALUE are hex (`01000000`).
 //! Prints one line per call: `<op> Ok [detail]` or `<op> <grpc code name> <message>`, or
@@ -28,7 +30,7 @@ use bpfmap_client::proto::{
     data::Form, map_ref::Ref, BatchDeleteRequest, BatchUpdateRequest, CreateMapRequest, Data,
     DeleteMapRequest, DeleteRequest, DumpRequest, Entry, Format, FreezeMapRequest, GetMapRequest,
     GetNextKeyRequest, ListMapsRequest, LookupAndDeleteRequest, LookupRequest, MapRef, MapType,
-    PinMapRequest, UnpinMapRequest, UpdateRequest,
+    PinMapRequest, ReadEventsRequest, UnpinMapRequest, UpdateRequest, WatchRequest,
 };
 use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
 
@@ -289,6 +291,26 @@ async fn run(c: &mut Client, w: &[&str]) -> Result<String, tonic::Status> {
             })
             .await?;
             String::new()
+        }
+        "watch" => {
+            let mut s = c
+                .watch(WatchRequest {
+                    map: map_ref(arg(1)),
+                    format: hexf,
+                    interval_ms: 0,
+                })
+                .await?
+                .into_inner();
+            let first = s.message().await?.unwrap_or_default();
+            format!("n={}", first.changes.len())
+        }
+        "events" => {
+            c.read_events(ReadEventsRequest {
+                map: map_ref(arg(1)),
+                ..Default::default()
+            })
+            .await?;
+            "subscribed".to_owned()
         }
         other => panic!("unknown op {other:?}"),
     })

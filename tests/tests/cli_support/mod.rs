@@ -139,3 +139,124 @@ pub fn sorted_entries(dump: &serde_json::Value) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A `bpfmapctl` that keeps running (`map events`, `map watch`): its stdout lines as they
+/// come, and SIGINT as Ctrl+C.
+#[derive(Debug)]
+pub struct Following {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Ctl {
+    /// Starts `bpfmapctl [--server S]... args` with stdout piped.
+    pub fn follow(&self, args: &[&str]) -> Following {
+        use std::io::BufRead;
+        let mut cmd = Command::new(bins::bpfmapctl());
+        for s in &self.servers {
+            cmd.arg("--server").arg(s);
+        }
+        let mut child = cmd
+            .args(args)
+            .current_dir(&self.cwd)
+            .env_remove("BPFMAP_SERVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn bpfmapctl {args:?}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Following {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl Following {
+    /// The next line, or None after `timeout` (or at the end of the output).
+    pub fn line(&mut self, timeout: std::time::Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// Lines until one contains `needle` (inclusive); panics after `timeout`.
+    pub fn until(&mut self, needle: &str, timeout: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.line(left) {
+                Some(l) => {
+                    let done = l.contains(needle);
+                    out.push(l);
+                    if done {
+                        return out;
+                    }
+                }
+                None => panic!("no line with {needle:?} within {timeout:?}; got {out:?}"),
+            }
+        }
+    }
+
+    /// The exit code if it has exited.
+    pub fn try_exit(&mut self) -> Option<i32> {
+        self.child
+            .try_wait()
+            .expect("try_wait")
+            .map(|s| s.code().unwrap_or(-1))
+    }
+
+    /// Waits up to `timeout` for the exit code; panics (with stderr) if it still runs.
+    pub fn exit(&mut self, timeout: std::time::Duration) -> i32 {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(code) = self.try_exit() {
+                return code;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!(
+            "bpfmapctl did not exit within {timeout:?}; stdout so far {:?}",
+            self.seen
+        );
+    }
+
+    /// Sends SIGINT (Ctrl+C).
+    pub fn interrupt(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    }
+
+    /// Its standard error, after it exited.
+    pub fn stderr(&mut self) -> String {
+        use std::io::Read;
+        let mut s = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

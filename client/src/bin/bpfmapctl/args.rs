@@ -219,6 +219,46 @@ pub enum MapCmd {
         #[arg(value_parser = parse_map_ref)]
         map: MapRef,
     },
+    /// Print the records a program writes to a ring buffer or perf event array, as they
+    /// come (bpftool's `map event_pipe`, through the daemon), until Ctrl+C.
+    #[command(
+        after_help = "Examples:\n  bpfmapctl map events pin:/sys/fs/bpf/myprog/events\n  bpfmapctl --json map events id:42 --count 100\n  bpfmapctl map events id:42 --record-type 'struct event'"
+    )]
+    Events(EventsArgs),
+    /// Print a map's entries, then its changes as they happen, until Ctrl+C.
+    #[command(
+        after_help = "Examples:\n  bpfmapctl map watch stats_map\n  bpfmapctl --json map watch id:12 --interval 250"
+    )]
+    Watch(WatchArgs),
+}
+
+/// `map events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The map: a ringbuf or perf_event_array.
+    #[arg(value_parser = parse_map_ref)]
+    pub map: MapRef,
+    /// Stop after this many records.
+    #[arg(long, short = 'c', value_name = "N", value_parser = parse_u64)]
+    pub count: Option<u64>,
+    /// Decode records as typed JSON with this type: a name of the BTF of the program that
+    /// writes the map ('struct event') or a C declaration ('struct e { __u64 seq; }').
+    #[arg(long, short = 't', value_name = "TYPE")]
+    pub record_type: Option<String>,
+}
+
+/// `map watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The map.
+    #[arg(value_parser = parse_map_ref)]
+    pub map: MapRef,
+    /// Changes at most every this many milliseconds (0: the daemon's default, 1000).
+    #[arg(long, short = 'i', value_name = "MS", default_value_t = 0, value_parser = parse_u32)]
+    pub interval: u32,
+    /// Stop after this many batches of changes (the initial entries do not count).
+    #[arg(long, short = 'c', value_name = "N", value_parser = parse_u64)]
+    pub count: Option<u64>,
 }
 
 /// `map create`.

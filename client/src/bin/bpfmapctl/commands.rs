@@ -263,6 +263,8 @@ pub async fn run(
             client.delete_map(map).await?;
             ctx.done(out)?;
         }
+        MapCmd::Events(a) => crate::live::events(client, a, ctx, out).await?,
+        MapCmd::Watch(a) => crate::live::watch(client, a, ctx, out).await?,
     }
     Ok(String::new())
 }

@@ -8,6 +8,7 @@ mod args;
 mod commands;
 mod fleet;
 mod jsonl;
+mod live;
 mod output;
 mod parse;
 mod progress;
@@ -82,6 +83,16 @@ impl Failure {
 
 /// Checks what clap cannot before anything is sent.
 fn validate(cli: &Cli, servers: &[HostSpec], fleet: bool) -> Result<(), Failure> {
+    if fleet
+        && matches!(
+            &cli.command,
+            Command::Map(MapCmd::Events(_) | MapCmd::Watch(_))
+        )
+    {
+        return Err(Failure::Usage(
+            "map events and map watch follow one server: give one --server".into(),
+        ));
+    }
     if let Command::Map(cmd) = &cli.command {
         match cmd {
             MapCmd::Dump(d) => {

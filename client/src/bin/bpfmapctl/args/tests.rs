@@ -159,7 +159,7 @@ fn every_verb_has_an_example() {
         .find_subcommand("map")
         .map(|m| m.get_subcommands().collect::<Vec<_>>());
     let verbs = map.unwrap_or_default();
-    assert_eq!(verbs.len(), 17);
+    assert_eq!(verbs.len(), 19);
     for v in verbs {
         let help = v
             .get_after_help()
@@ -171,4 +171,44 @@ fn every_verb_has_an_example() {
             v.get_name()
         );
     }
+}
+
+#[test]
+fn live_verbs_take_a_map_an_interval_and_a_count() {
+    let cli = Cli::try_parse_from(["bpfmapctl", "map", "events", "id:4", "--count", "3"]);
+    match cli.map(|c| c.command) {
+        Ok(Command::Map(MapCmd::Events(a))) => {
+            assert_eq!(a.map, MapRef::Id(4));
+            assert_eq!(a.count, Some(3));
+        }
+        other => panic!("{other:?}"),
+    }
+    let cli = Cli::try_parse_from([
+        "bpfmapctl",
+        "-j",
+        "map",
+        "watch",
+        "m",
+        "-i",
+        "250",
+        "-c",
+        "2",
+    ]);
+    match cli.map(|c| (c.json, c.command)) {
+        Ok((true, Command::Map(MapCmd::Watch(a)))) => {
+            assert_eq!(a.map, MapRef::name("m"));
+            assert_eq!((a.interval, a.count), (250, Some(2)));
+        }
+        other => panic!("{other:?}"),
+    }
+    let cli = Cli::try_parse_from(["bpfmapctl", "map", "watch", "m"]);
+    assert!(matches!(
+        cli.map(|c| c.command),
+        Ok(Command::Map(MapCmd::Watch(WatchArgs {
+            interval: 0,
+            count: None,
+            ..
+        })))
+    ));
+    assert!(Cli::try_parse_from(["bpfmapctl", "map", "events"]).is_err());
 }
