@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bpfmap_proto::v1 as pb;
+use bytes::Bytes;
 
 use super::codec::{decode, value_in, Side, Types};
 use crate::btf::BtfCache;
@@ -24,11 +25,12 @@ fn reserve(n: usize, size: usize) -> usize {
     n.saturating_mul(size).min(16 << 20)
 }
 
-/// Keys and values of one batch in the kernel's layout.
+/// Keys and values of one batch in the kernel's layout. A packed request's buffers are
+/// used as they arrived (prost decodes `bytes` fields without copying).
 #[derive(Debug, Default)]
 pub struct Packed {
-    keys: Vec<u8>,
-    values: Vec<u8>,
+    keys: Bytes,
+    values: Bytes,
     count: usize,
 }
 
@@ -70,16 +72,13 @@ pub fn pack(map: &Map, req: &pb::BatchUpdateRequest, types: &Types<'_>) -> Resul
             )));
         }
         return Ok(Packed {
-            keys: p.keys.to_vec(),
-            values: p.values.to_vec(),
+            keys: p.keys.clone(),
+            values: p.values.clone(),
             count,
         });
     }
-    let mut out = Packed {
-        keys: Vec::with_capacity(reserve(req.entries.len(), ks)),
-        values: Vec::with_capacity(reserve(req.entries.len(), vs)),
-        count: 0,
-    };
+    let mut keys = Vec::with_capacity(reserve(req.entries.len(), ks));
+    let mut values = Vec::with_capacity(reserve(req.entries.len(), vs));
     for (i, e) in req.entries.iter().enumerate() {
         if map.kind.is_keyless() {
             if e.key.is_some() {
@@ -93,7 +92,7 @@ pub fn pack(map: &Map, req: &pb::BatchUpdateRequest, types: &Types<'_>) -> Resul
                 .key
                 .as_ref()
                 .ok_or_else(|| Error::InvalidArgument(format!("entries[{i}].key is required")))?;
-            out.keys.extend(decode(
+            keys.extend(decode(
                 key,
                 ks,
                 &format!("entries[{i}].key"),
@@ -101,13 +100,16 @@ pub fn pack(map: &Map, req: &pb::BatchUpdateRequest, types: &Types<'_>) -> Resul
                 Side::Key,
             )?);
         }
-        out.values.extend(
+        values.extend(
             value_in(map, e.value.as_ref(), &e.per_cpu_values, types)
                 .map_err(|e| e.prefixed(&format!("entries[{i}]: ")))?,
         );
-        out.count += 1;
     }
-    Ok(out)
+    Ok(Packed {
+        keys: keys.into(),
+        values: values.into(),
+        count: req.entries.len(),
+    })
 }
 
 /// Writes one packed batch; returns the entries written or the error with that count.

@@ -91,8 +91,9 @@ impl MapService {
         };
         supported(map, op)?;
         let flags = lock_flag(map, req.lock)?;
-        let key_text = key.as_deref().map(bpfmap_proto::hex::format);
         map.lookup(key.as_deref(), &mut value, flags).map_err(|e| {
+            // The key's text only on failure: a success costs no formatting.
+            let key_text = key.as_deref().map(bpfmap_proto::hex::format);
             Error::kernel(
                 &r.desc(),
                 op,
@@ -188,11 +189,11 @@ impl MapService {
             value_in(map, req.value.as_ref(), &req.per_cpu_values, &types)?
         };
         let flags = flag | lock_flag(map, req.lock)?;
-        let key_text = key.as_deref().map(bpfmap_proto::hex::format);
         let result = map.update(key.as_deref(), &value, flags);
         drop((hold_map, hold_prog));
         result.map_err(|e| {
             let frozen = matches!(e.errno, libc::EPERM | libc::EACCES) && map.is_frozen();
+            let key_text = key.as_deref().map(bpfmap_proto::hex::format);
             Error::kernel(
                 &r.desc(),
                 op,
@@ -252,10 +253,10 @@ impl MapService {
         };
         supported(map, op)?;
         let mut value = vec![0u8; map.value_stride()];
-        let key_text = key.as_deref().map(bpfmap_proto::hex::format);
         map.lookup_and_delete(key.as_deref(), &mut value)
             .map_err(|e| {
                 let frozen = matches!(e.errno, libc::EPERM | libc::EACCES) && map.is_frozen();
+                let key_text = key.as_deref().map(bpfmap_proto::hex::format);
                 Error::kernel(
                     &r.desc(),
                     op,
@@ -287,8 +288,8 @@ impl MapService {
         let types = Types::lazy(map, &self.btf);
         let key = key_of(map, req.key.as_ref(), &types)?;
         let mut next = vec![0u8; map.key_size as usize];
-        let key_text = key.as_deref().map(bpfmap_proto::hex::format);
         map.next_key(key.as_deref(), &mut next).map_err(|e| {
+            let key_text = key.as_deref().map(bpfmap_proto::hex::format);
             Error::kernel(
                 &r.desc(),
                 Op::GetNextKey,

@@ -60,6 +60,19 @@ pub async fn parse_listen(addrs: &[String], tls: bool) -> Result<Vec<Listen>, St
     Ok(out)
 }
 
+/// The tonic server with the daemon's HTTP/2 settings. Public so that the benchmark's
+/// gRPC floor (an echo service) runs on exactly the daemon's transport.
+pub fn builder() -> Server {
+    Server::builder()
+}
+
+/// A TCP listener with the daemon's socket options (TCP_NODELAY on every accepted socket).
+pub fn tcp_incoming(addr: SocketAddr) -> Result<TcpIncoming, String> {
+    Ok(TcpIncoming::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?
+        .with_nodelay(Some(true)))
+}
+
 /// A listener ready to serve.
 enum Bound {
     Unix(tokio::net::UnixListener),
@@ -150,10 +163,10 @@ pub async fn serve(config: &Config, listen: Vec<Listen>, parts: Parts) -> Result
             .add_service(reflection_v1alpha.clone())
             .add_service(maps.clone())
     };
-    let plain = routes(Server::builder());
+    let plain = routes(builder());
     let tls = match tls_config(config)? {
         Some(cfg) => Some(routes(
-            Server::builder()
+            builder()
                 .tls_config(cfg)
                 .map_err(|e| format!("TLS configuration: {e}"))?,
         )),
