@@ -30,6 +30,23 @@ fn need_key(map: &Map, key: Option<&pb::Data>, op: Op, types: &Types<'_>) -> Res
     })
 }
 
+/// The operation and key of a request: keyless maps (queue, stack) take `keyless` and no key,
+/// keyed maps take `keyed` and a required key.
+fn op_and_key(
+    map: &Map,
+    key: &Option<pb::Data>,
+    keyless: Op,
+    keyed: Op,
+    types: &Types<'_>,
+) -> Result<(Op, Option<Vec<u8>>)> {
+    if map.kind.is_keyless() {
+        check_keyless(map, key)?;
+        Ok((keyless, None))
+    } else {
+        Ok((keyed, Some(need_key(map, key.as_ref(), keyed, types)?)))
+    }
+}
+
 fn check_keyless(map: &Map, key: &Option<pb::Data>) -> Result<()> {
     if key.is_some() {
         return Err(Error::InvalidArgument(format!(
@@ -80,14 +97,8 @@ impl MapService {
             })?;
             value = decode(probe, map.value_size as usize, "value", &types, Side::Value)?;
             (Op::Lookup, None)
-        } else if map.kind.is_keyless() {
-            check_keyless(map, &req.key)?;
-            (Op::Peek, None)
         } else {
-            (
-                Op::Lookup,
-                Some(need_key(map, req.key.as_ref(), Op::Lookup, &types)?),
-            )
+            op_and_key(map, &req.key, Op::Peek, Op::Lookup, &types)?
         };
         supported(map, op)?;
         let flags = lock_flag(map, req.lock)?;
@@ -123,15 +134,7 @@ impl MapService {
         let flag = pb::UpdateFlag::try_from(req.flag)
             .map_err(|_| Error::InvalidArgument(format!("unknown update flag {}", req.flag)))?
             as u64;
-        let (op, key) = if map.kind.is_keyless() {
-            check_keyless(map, &req.key)?;
-            (Op::Push, None)
-        } else {
-            (
-                Op::Update,
-                Some(need_key(map, req.key.as_ref(), Op::Update, &types)?),
-            )
-        };
+        let (op, key) = op_and_key(map, &req.key, Op::Push, Op::Update, &types)?;
         supported(map, op)?;
         if req.inner_map.is_some() && !map.kind.is_map_of_maps() {
             return Err(Error::InvalidArgument(
@@ -237,20 +240,7 @@ impl MapService {
         let map = &*r.map;
         let types = Types::lazy(map, &self.btf);
         let format = format_of(req.format)?;
-        let (op, key) = if map.kind.is_keyless() {
-            check_keyless(map, &req.key)?;
-            (Op::Pop, None)
-        } else {
-            (
-                Op::LookupAndDelete,
-                Some(need_key(
-                    map,
-                    req.key.as_ref(),
-                    Op::LookupAndDelete,
-                    &types,
-                )?),
-            )
-        };
+        let (op, key) = op_and_key(map, &req.key, Op::Pop, Op::LookupAndDelete, &types)?;
         supported(map, op)?;
         let mut value = vec![0u8; map.value_stride()];
         map.lookup_and_delete(key.as_deref(), &mut value)
